@@ -1,0 +1,1 @@
+"""Test servers and fakes used by the k2w test suite."""
