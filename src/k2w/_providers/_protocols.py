@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from ._models import Article, ArticleRequest, GeneratedImage, ImageRequest, PublishRequest
-from ._models import PublishResult
+from ._models import (
+    Article,
+    ArticleRequest,
+    GeneratedImage,
+    ImageRequest,
+    PublishRequest,
+    PublishResult,
+)
 
 __all__ = ["ImageGenerator", "Publisher", "ResponseCache", "TextGenerator"]
 
