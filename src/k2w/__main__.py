@@ -1,0 +1,3 @@
+from k2w._cli import main
+
+raise SystemExit(main())

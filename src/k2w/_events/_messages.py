@@ -1,0 +1,126 @@
+"""The catalogue of user-facing messages, in English and Vietnamese.
+
+Every message a person sees in a progress bar, the CLI or a report comes from here, so a
+front end can show either language (or translate the key itself). Placeholders use
+``str.format`` names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+__all__ = ["LOCALES", "MESSAGES", "Locale", "localize"]
+
+Locale = Literal["en", "vi"]
+LOCALES: tuple[Locale, ...] = ("en", "vi")
+
+MESSAGES: Mapping[str, Mapping[Locale, str]] = {
+    "run.queued": {
+        "en": "Queued {count} keywords",
+        "vi": "Đã xếp hàng {count} từ khóa",
+    },
+    "stage.keywords": {
+        "en": "Analysing keywords…",
+        "vi": "Đang phân tích từ khóa…",
+    },
+    "stage.keywords.done": {
+        "en": "Planned {count} articles",
+        "vi": "Đã lên kế hoạch {count} bài viết",
+    },
+    "stage.content": {
+        "en": "Generating content for '{keyword}'…",
+        "vi": "Đang viết nội dung cho '{keyword}'…",
+    },
+    "stage.images": {
+        "en": "Creating the featured image for '{keyword}'…",
+        "vi": "Đang tạo ảnh đại diện cho '{keyword}'…",
+    },
+    "stage.seo": {
+        "en": "Checking SEO for '{keyword}'…",
+        "vi": "Đang kiểm tra SEO cho '{keyword}'…",
+    },
+    "stage.translation": {
+        "en": "Translating '{keyword}' into {language}…",
+        "vi": "Đang dịch '{keyword}' sang {language}…",
+    },
+    "stage.publishing": {
+        "en": "Publishing '{keyword}'…",
+        "vi": "Đang đăng '{keyword}'…",
+    },
+    "stage.analytics": {
+        "en": "Writing the run report…",
+        "vi": "Đang lập báo cáo…",
+    },
+    "stage.done": {
+        "en": "Finished {stage} for '{keyword}'",
+        "vi": "Đã xong bước {stage} cho '{keyword}'",
+    },
+    "stage.failed": {
+        "en": "{stage} failed for '{keyword}': {error}",
+        "vi": "Bước {stage} thất bại với '{keyword}': {error}",
+    },
+    "stage.retrying": {
+        "en": "Retrying {stage} for '{keyword}' in {delay:.0f} s",
+        "vi": "Thử lại bước {stage} cho '{keyword}' sau {delay:.0f} giây",
+    },
+    "image.skipped": {
+        "en": "No featured image for '{keyword}': {error}",
+        "vi": "Không có ảnh đại diện cho '{keyword}': {error}",
+    },
+    "run.complete": {
+        "en": "Done: {published} of {total} articles published ✅",
+        "vi": "Hoàn tất: đã đăng {published}/{total} bài viết ✅",
+    },
+    "run.failed": {
+        "en": "The run failed: {error}",
+        "vi": "Lượt chạy thất bại: {error}",
+    },
+    "run.cancelled": {
+        "en": "The run was cancelled",
+        "vi": "Lượt chạy đã bị hủy",
+    },
+    "cli.articles_at": {
+        "en": "Articles written to {path}",
+        "vi": "Bài viết đã lưu tại {path}",
+    },
+    "cli.resuming": {
+        "en": "Resuming {count} unfinished run(s)",
+        "vi": "Tiếp tục {count} lượt chạy chưa xong",
+    },
+    "cli.overall": {
+        "en": "Overall",
+        "vi": "Tổng thể",
+    },
+    "cli.eta": {
+        "en": "about {seconds:.0f} s left",
+        "vi": "còn khoảng {seconds:.0f} giây",
+    },
+    "cli.eta_unknown": {
+        "en": "estimating time left…",
+        "vi": "đang ước tính thời gian…",
+    },
+}
+
+STAGE_NAMES: Mapping[str, Mapping[Locale, str]] = {
+    "keywords": {"en": "keywords", "vi": "từ khóa"},
+    "content": {"en": "content", "vi": "nội dung"},
+    "images": {"en": "images", "vi": "hình ảnh"},
+    "seo": {"en": "SEO", "vi": "SEO"},
+    "translation": {"en": "translation", "vi": "dịch"},
+    "publishing": {"en": "publishing", "vi": "đăng bài"},
+    "analytics": {"en": "analytics", "vi": "báo cáo"},
+}
+
+
+def localize(key: str, locale: str, **params: Any) -> str:
+    """Return the message ``key`` in ``locale`` ("en" or "vi"), filled with ``params``.
+
+    A ``stage`` parameter is replaced by the stage's name in that language.
+    """
+    chosen: Locale = "vi" if locale == "vi" else "en"
+    template = MESSAGES[key][chosen]
+    stage = params.get("stage")
+    if isinstance(stage, str) and stage in STAGE_NAMES:
+        params["stage"] = STAGE_NAMES[stage][chosen]
+    return template.format(**params)

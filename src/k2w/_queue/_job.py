@@ -1,0 +1,165 @@
+"""The job handle that handlers receive and that ``queue.add`` returns."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .._errors import InvalidInputError
+from .._store._records import JobRecord, JobState, NewEvent
+
+if TYPE_CHECKING:
+    from ._queue import Queue
+
+__all__ = ["ChildResult", "Job"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChildResult:
+    """How a child job of a flow ended, as its parent reads it."""
+
+    id: str
+    name: str
+    state: JobState
+    result: Any
+    error: str | None
+
+
+class Job:
+    """A snapshot of one job, with the calls a running handler makes.
+
+    The attributes are as of when the snapshot was taken; :meth:`refresh` reads the
+    current state from the store.
+    """
+
+    __slots__ = ("_queue", "_record")
+
+    def __init__(self, queue: Queue, record: JobRecord) -> None:
+        self._queue = queue
+        self._record = record
+
+    def __repr__(self) -> str:
+        return f"<Job {self.id} {self.queue_name}/{self.name} {self.state.value}>"
+
+    @property
+    def id(self) -> str:
+        """The job id (caller-given or generated)."""
+        return self._record.id
+
+    @property
+    def name(self) -> str:
+        """The handler name the job runs."""
+        return self._record.name
+
+    @property
+    def queue_name(self) -> str:
+        """The queue the job belongs to."""
+        return self._record.queue
+
+    @property
+    def payload(self) -> Any:
+        """The JSON-compatible data the job was added with."""
+        return self._record.payload
+
+    @property
+    def state(self) -> JobState:
+        """The state as of this snapshot."""
+        return self._record.state
+
+    @property
+    def priority(self) -> int:
+        """Lower numbers run first."""
+        return self._record.priority
+
+    @property
+    def attempts_made(self) -> int:
+        """Attempts started so far, including the running one."""
+        return self._record.attempts_made
+
+    @property
+    def max_attempts(self) -> int:
+        """The total number of attempts allowed."""
+        return self._record.max_attempts
+
+    @property
+    def stalls(self) -> int:
+        """How often the job's lease expired while it ran."""
+        return self._record.stalls
+
+    @property
+    def result(self) -> Any:
+        """The handler's return value once completed, else None."""
+        return self._record.result
+
+    @property
+    def error(self) -> str | None:
+        """The last error, if any."""
+        return self._record.error
+
+    @property
+    def progress(self) -> float:
+        """The last reported progress, 0–100."""
+        return self._record.progress
+
+    @property
+    def workflow_id(self) -> str | None:
+        """The run (workflow) the job belongs to, if any."""
+        return self._record.workflow_id
+
+    @property
+    def user_id(self) -> str | None:
+        """The user the job's events are addressed to, if any."""
+        return self._record.user_id
+
+    @property
+    def parent_id(self) -> str | None:
+        """The parent job in a flow, if any."""
+        return self._record.parent_id
+
+    @property
+    def created_at(self) -> float:
+        """When the job was added (seconds since the epoch)."""
+        return self._record.created_at
+
+    @property
+    def finished_at(self) -> float | None:
+        """When the job reached a final state, if it did."""
+        return self._record.finished_at
+
+    @property
+    def record(self) -> JobRecord:
+        """The stored record behind this snapshot."""
+        return self._record
+
+    async def refresh(self) -> Job:
+        """Return a new snapshot of this job read from the store."""
+        return await self._queue.get_job(self.id)
+
+    async def update_progress(
+        self, progress: float, *, extra_events: Sequence[NewEvent] = (), **data: Any
+    ) -> None:
+        """Report progress (0–100) of the running job; emits ``job:progress``.
+
+        Extra keyword arguments travel in the event's payload (for example ``message``).
+        """
+        if not 0 <= progress <= 100:
+            raise InvalidInputError(f"progress must be between 0 and 100, got {progress}")
+        self._record.progress = progress
+        await self._queue._store.update_progress(self.id, progress, data, extra_events)
+
+    async def log(self, line: str) -> None:
+        """Keep a log line with the job; read them back with ``queue.get_logs(job_id)``."""
+        await self._queue._store.append_log(self.id, line)
+
+    async def children_results(self) -> list[ChildResult]:
+        """Return how this job's children ended (for a parent in a flow)."""
+        children = await self._queue._store.children(self.id)
+        return [
+            ChildResult(child.id, child.name, child.state, child.result, child.error)
+            for child in children
+        ]
+
+    async def wait(self, timeout: float) -> Job:
+        """Wait until the job is final; see :meth:`Queue.wait`."""
+        return await self._queue.wait(self.id, timeout=timeout)

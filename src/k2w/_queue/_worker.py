@@ -1,0 +1,289 @@
+"""The worker that serves one queue in this process.
+
+The dispatcher claims as many jobs as there are free slots (and rate-limit tokens) in
+one transaction, starts a task per job, and sleeps until something changes: a job is
+added or becomes due, a slot frees up, the rate-limit window moves. It never polls on
+the happy path: adds in this process wake it directly.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import random
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from anyio.abc import TaskGroup
+from pydantic import BaseModel
+
+from .._errors import JobTimeoutError, RateLimitedError, UnrecoverableError
+from .._store._records import JobRecord, JobState, Outcome, OutcomeKind
+from ._job import Job
+from ._options import Backoff
+from ._wait import wait_until
+
+if TYPE_CHECKING:
+    from ._engine import Engine
+    from ._queue import Queue
+
+__all__ = ["Worker"]
+
+logger = logging.getLogger("k2w.worker")
+
+_RETENTION_EVERY = 500
+
+
+class Worker:
+    """Runs the jobs of one queue with its handlers."""
+
+    def __init__(self, engine: Engine, queue: Queue) -> None:
+        self._engine = engine
+        self._queue = queue
+        self._store = engine.store
+        self._clock = engine.clock
+        self._rng: random.Random = engine.rng
+        self._wakeup = anyio.Event()
+        self._running: dict[str, anyio.CancelScope] = {}
+        self._timed_out: set[str] = set()
+        self._starts: collections.deque[float] = collections.deque()
+        self._limited_until = 0.0
+        self._finished_since_retention = 0
+        self._last_aging = 0.0
+
+    @property
+    def running(self) -> frozenset[str]:
+        """Ids of the jobs this worker is running now."""
+        return frozenset(self._running)
+
+    def wake(self) -> None:
+        """Make the dispatcher look for work again."""
+        self._wakeup.set()
+
+    def cancel_running(self, job_id: str) -> bool:
+        """Cancel the handler of ``job_id`` if it runs here."""
+        scope = self._running.get(job_id)
+        if scope is None:
+            return False
+        scope.cancel()
+        return True
+
+    # -- dispatching --------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Dispatch jobs until cancelled."""
+        settings = self._queue.settings
+        async with anyio.create_task_group() as task_group:
+            while True:
+                self._wakeup = anyio.Event()
+                claimed = await self._claim_batch()
+                for record in claimed:
+                    self._running[record.id] = anyio.CancelScope()
+                    task_group.start_soon(self._execute, record, task_group)
+                if claimed and len(self._running) < settings.concurrency:
+                    continue
+                if not claimed:
+                    await self._apply_retention()
+                await wait_until(self._wakeup, self._clock, await self._next_deadline())
+
+    async def _claim_batch(self) -> list[JobRecord]:
+        settings = self._queue.settings
+        free = settings.concurrency - len(self._running)
+        now = self._clock.now()
+        if free <= 0 or now < self._limited_until:
+            return []
+        if settings.rate_limit is not None:
+            window = settings.rate_limit.per_seconds
+            while self._starts and self._starts[0] <= now - window:
+                self._starts.popleft()
+            free = min(free, settings.rate_limit.max_jobs - len(self._starts))
+            if free <= 0:
+                return []
+        if settings.priority_aging_s is not None and now - self._last_aging >= (
+            settings.priority_aging_s
+        ):
+            self._last_aging = now
+            await self._store.age_priorities(
+                self._queue.name, waited_since=now - settings.priority_aging_s
+            )
+        claimed = await self._store.claim(self._queue.name, free, lease_s=settings.lease_s)
+        if settings.rate_limit is not None:
+            self._starts.extend(now for _ in claimed)
+        return claimed
+
+    async def _next_deadline(self) -> float | None:
+        settings = self._queue.settings
+        deadlines = []
+        if self._limited_until > self._clock.now():
+            deadlines.append(self._limited_until)
+        limit = settings.rate_limit
+        if limit is not None and self._starts and len(self._starts) >= limit.max_jobs:
+            deadlines.append(self._starts[0] + limit.per_seconds)
+        if settings.priority_aging_s is not None:
+            deadlines.append(self._last_aging + settings.priority_aging_s)
+        due = await self._store.next_due(self._queue.name)
+        if due is not None:
+            deadlines.append(due)
+        return min(deadlines) if deadlines else None
+
+    # -- running one job ----------------------------------------------------------------
+
+    async def _execute(self, record: JobRecord, task_group: TaskGroup) -> None:
+        scope = self._running[record.id]
+        job = Job(self._queue, record)
+        handler = self._queue._handlers.get(record.name)
+        started = self._clock.now()
+        error: BaseException | None = None
+        result: Any = None
+        logger.info(
+            "job %s (%s/%s) started, attempt %d of %d",
+            record.id,
+            record.queue,
+            record.name,
+            record.attempts_made,
+            record.max_attempts,
+        )
+        watch_scope = anyio.CancelScope()
+        if record.timeout is not None:
+            task_group.start_soon(
+                self._watch_timeout, record, started + record.timeout, watch_scope
+            )
+        try:
+            with scope:
+                if handler is None:
+                    error = UnrecoverableError(
+                        f"no handler is registered for jobs named {record.name!r} on queue "
+                        f"{record.queue!r}; register one with @queue.handler({record.name!r})"
+                    )
+                else:
+                    try:
+                        result = _to_json(await handler(job))
+                    except Exception as exc:
+                        error = exc
+        except anyio.get_cancelled_exc_class():
+            # The app is shutting down: hand the job back without using up its attempt.
+            with anyio.CancelScope(shield=True):
+                await self._finish(
+                    record,
+                    Outcome(
+                        record.id,
+                        record.lease_token,
+                        OutcomeKind.RATE_LIMITED,
+                        error="interrupted: the worker shut down",
+                        run_at=self._clock.now(),
+                    ),
+                )
+            raise
+        finally:
+            watch_scope.cancel()
+            self._running.pop(record.id, None)
+            self.wake()
+
+        timed_out = record.id in self._timed_out
+        self._timed_out.discard(record.id)
+        if scope.cancelled_caught and not timed_out:
+            logger.info("job %s was cancelled while running", record.id)
+            return
+        if timed_out:
+            error = JobTimeoutError(
+                f"job {record.id} ran longer than its timeout of {record.timeout} s"
+            )
+        await self._finish(record, self._outcome(record, result, error))
+
+    async def _watch_timeout(
+        self, record: JobRecord, deadline: float, watch_scope: anyio.CancelScope
+    ) -> None:
+        with watch_scope:
+            await self._clock.sleep_until(deadline)
+        if watch_scope.cancel_called:
+            return
+        scope = self._running.get(record.id)
+        if scope is not None and not scope.cancel_called:
+            self._timed_out.add(record.id)
+            scope.cancel()
+
+    def _outcome(self, record: JobRecord, result: Any, error: BaseException | None) -> Outcome:
+        now = self._clock.now()
+        if error is None:
+            return Outcome(record.id, record.lease_token, OutcomeKind.COMPLETE, result=result)
+        message = f"{type(error).__name__}: {error}"
+        if isinstance(error, RateLimitedError):
+            self._limited_until = max(self._limited_until, now + error.retry_after)
+            logger.info("job %s rate limited; trying again in %.1f s", record.id, error.retry_after)
+            return Outcome(
+                record.id,
+                record.lease_token,
+                OutcomeKind.RATE_LIMITED,
+                error=message,
+                run_at=now + error.retry_after,
+            )
+        if isinstance(error, UnrecoverableError) or record.attempts_made >= record.max_attempts:
+            logger.info("job %s failed: %s", record.id, message)
+            return Outcome(record.id, record.lease_token, OutcomeKind.FAIL, error=message)
+        delay = retry_delay(self._engine, self._queue, record, error)
+        logger.info(
+            "job %s attempt %d failed (%s); retrying in %.2f s",
+            record.id,
+            record.attempts_made,
+            message,
+            delay,
+        )
+        return Outcome(
+            record.id, record.lease_token, OutcomeKind.RETRY, error=message, run_at=now + delay
+        )
+
+    async def _finish(self, record: JobRecord, outcome: Outcome) -> None:
+        try:
+            await self._store.finish([outcome])
+        except Exception:
+            # The job stays active; its lease runs out and the reaper retries it.
+            logger.exception("recording the end of job %s failed", record.id)
+            return
+        self._finished_since_retention += 1
+        if self._finished_since_retention >= _RETENTION_EVERY:
+            await self._apply_retention()
+
+    async def _apply_retention(self) -> None:
+        if not self._finished_since_retention:
+            return
+        self._finished_since_retention = 0
+        settings = self._queue.settings
+        now = self._clock.now()
+        name = self._queue.name
+        if settings.keep_completed is not None:
+            await self._store.trim(name, JobState.COMPLETED, keep=settings.keep_completed)
+        if settings.keep_failed is not None:
+            await self._store.trim(name, JobState.FAILED, keep=settings.keep_failed)
+        if settings.keep_completed_s is not None:
+            await self._store.clean(
+                name, JobState.COMPLETED, older_than=now - settings.keep_completed_s, limit=10_000
+            )
+        if settings.keep_failed_s is not None:
+            await self._store.clean(
+                name, JobState.FAILED, older_than=now - settings.keep_failed_s, limit=10_000
+            )
+
+
+def retry_delay(
+    engine: Engine, queue: Queue, record: JobRecord, error: BaseException | None
+) -> float:
+    """Return the backoff before the next attempt of ``record``."""
+    backoff = Backoff.from_dict(record.backoff)
+    return backoff.compute(
+        record.attempts_made, error, strategies=queue._backoff_strategies, rng=engine.rng
+    )
+
+
+def _to_json(value: Any) -> Any:
+    """Return ``value`` as JSON-compatible data; pydantic models are dumped."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise UnrecoverableError(
+            f"the handler returned a value that is not JSON-serialisable ({exc}); "
+            "return dicts, lists, strings, numbers or a pydantic model"
+        ) from exc
+    return value

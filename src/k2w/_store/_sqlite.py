@@ -1,0 +1,1275 @@
+"""The SQLite store: the only code in k2w that speaks SQL.
+
+One aiosqlite connection writes and another reads (WAL lets them run side by side).
+Writes go through a single writer task that groups whatever requests are pending into
+one ``BEGIN IMMEDIATE`` transaction (group commit), so a burst of state changes costs
+one fsync instead of one each. If one request in a group fails, the group is rolled
+back and each request is retried in a transaction of its own, so one bad request never
+takes others down with it.
+
+Events written inside a transaction get their ``seq`` there and are handed to the
+``on_commit`` callback only after the commit succeeded: a state change is always
+durable before anyone hears of it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import socket
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
+
+import aiosqlite
+import anyio
+from anyio.abc import TaskGroup
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from .._clock import Clock
+from .._errors import StoreError
+from ._records import (
+    ChildFailurePolicy,
+    EventRecord,
+    JobRecord,
+    JobState,
+    NewEvent,
+    NewJob,
+    Outcome,
+    OutcomeKind,
+    RunRecord,
+    ScheduleRecord,
+)
+from ._schema import MIGRATIONS, SCHEMA_VERSION
+
+__all__ = ["SQLiteStore"]
+
+logger = logging.getLogger("k2w.store")
+
+T = TypeVar("T")
+Synchronous = Literal["NORMAL", "FULL"]
+
+_MAX_BATCH = 512
+_LIVE_STATES = ("waiting", "delayed", "active", "waiting-children")
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+class _Tx:
+    """One write transaction as seen by a write request; runs on the database thread."""
+
+    def __init__(self, conn: sqlite3.Connection, now: float) -> None:
+        self.conn = conn
+        self.now = now
+        self.events: list[NewEvent] = []
+
+    def emit(self, event: NewEvent) -> None:
+        self.events.append(event)
+
+    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        return self.conn.execute(sql, params).fetchall()
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return self.conn.execute(sql, params).rowcount
+
+    def executemany(self, sql: str, params: Iterable[Sequence[Any]]) -> None:
+        self.conn.executemany(sql, params)
+
+
+@dataclass(eq=False)
+class _WriteRequest:
+    op: Callable[[_Tx], Any]
+    done: anyio.Event = field(default_factory=anyio.Event)
+    result: Any = None
+    error: BaseException | None = None
+
+
+class SQLiteStore:
+    """A store on one SQLite file (or ``":memory:"``).
+
+    Open it with :meth:`open` as an async context manager; it runs its writer task in
+    the caller's task group for as long as the context is open.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        clock: Clock,
+        synchronous: Synchronous = "NORMAL",
+        busy_timeout_ms: int = 10_000,
+    ) -> None:
+        self.path = path
+        self.clock = clock
+        self.synchronous = synchronous
+        self.busy_timeout_ms = busy_timeout_ms
+        self.on_commit: Callable[[list[EventRecord]], None] | None = None
+        self._writer: aiosqlite.Connection | None = None
+        self._reader: aiosqlite.Connection | None = None
+        self._send: MemoryObjectSendStream[_WriteRequest] | None = None
+        self._drained = anyio.Event()
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({self.path!r}, synchronous={self.synchronous!r})"
+
+    # -- life cycle ---------------------------------------------------------------------
+
+    async def start(self, task_group: TaskGroup) -> None:
+        """Connect, migrate the schema and start the writer task in ``task_group``."""
+        try:
+            self._writer = await self._connect()
+            await self._migrate(self._writer)
+            self._reader = self._writer if self._in_memory else await self._connect()
+        except sqlite3.Error as exc:
+            await self._close_connections()
+            raise StoreError(f"cannot open the database {self.path!r}: {exc}") from exc
+        send, receive = anyio.create_memory_object_stream[_WriteRequest](math.inf)
+        self._send = send
+        task_group.start_soon(self._writer_loop, receive)
+
+    async def aclose(self) -> None:
+        """Finish pending writes, then close both connections."""
+        if self._send is not None:
+            await self._send.aclose()
+            self._send = None
+            with anyio.CancelScope(shield=True):
+                await self._drained.wait()
+        await self._close_connections()
+
+    async def _close_connections(self) -> None:
+        reader, writer = self._reader, self._writer
+        self._reader = self._writer = None
+        if reader is not None and reader is not writer:
+            await reader.close()
+        if writer is not None:
+            await writer.close()
+
+    @property
+    def _in_memory(self) -> bool:
+        return self.path == ":memory:" or self.path.startswith("file::memory:")
+
+    async def _connect(self) -> aiosqlite.Connection:
+        conn = await aiosqlite.connect(self.path, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        await conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+        if not self._in_memory:
+            await conn.execute("PRAGMA journal_mode = WAL")
+        await conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+        await conn.execute("PRAGMA foreign_keys = ON")
+        return conn
+
+    async def _migrate(self, conn: aiosqlite.Connection) -> None:
+        async with conn.execute("PRAGMA user_version") as cursor:
+            row = await cursor.fetchone()
+        version = int(row[0]) if row else 0
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"the database {self.path!r} has schema version {version}, newer than this "
+                f"k2w supports ({SCHEMA_VERSION}); upgrade k2w to open it"
+            )
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in _split_sql(MIGRATIONS[target - 1]):
+                    await conn.execute(statement)
+                await conn.execute(f"PRAGMA user_version = {target}")
+                await conn.commit()
+            except BaseException:
+                await conn.rollback()
+                raise
+            logger.info("migrated %s to schema version %d", self.path, target)
+
+    # -- the writer ---------------------------------------------------------------------
+
+    async def write(self, op: Callable[[_Tx], T]) -> T:
+        """Run ``op`` inside a write transaction, committed before this returns."""
+        if self._send is None:
+            raise StoreError("the store is closed; open the app again to write")
+        request = _WriteRequest(op)
+        self._send.send_nowait(request)
+        await request.done.wait()
+        if request.error is not None:
+            raise request.error
+        result: T = request.result
+        return result
+
+    async def _writer_loop(self, receive: MemoryObjectReceiveStream[_WriteRequest]) -> None:
+        try:
+            async with receive:
+                async for first in receive:
+                    batch = [first]
+                    while len(batch) < _MAX_BATCH:
+                        try:
+                            batch.append(receive.receive_nowait())
+                        except (anyio.WouldBlock, anyio.EndOfStream):
+                            break
+                    with anyio.CancelScope(shield=True):
+                        await self._run_batch(batch)
+        finally:
+            self._drained.set()
+
+    async def _run_batch(self, batch: list[_WriteRequest]) -> None:
+        conn = self._writer
+        assert conn is not None
+        # aiosqlite has no public call that runs a function on its connection thread;
+        # Connection._execute (present since aiosqlite 0.1, used by all its methods) does.
+        # One hop for the whole transaction instead of one per statement is what lets a
+        # group of state changes cost about as much as a single one.
+        committed: list[EventRecord] = await conn._execute(  # type: ignore[no-untyped-call]
+            self._transact, conn._conn, batch, self.clock.now()
+        )
+        for request in batch:
+            request.done.set()
+        if committed and self.on_commit is not None:
+            self.on_commit(committed)
+
+    def _transact(
+        self, conn: sqlite3.Connection, batch: list[_WriteRequest], now: float
+    ) -> list[EventRecord]:
+        """Run ``batch`` in one transaction (on the database thread); return its events.
+
+        If the group fails, it is rolled back and each request runs in a transaction of
+        its own, so only the failing request sees the error.
+        """
+        events = _try_transaction(conn, batch, now)
+        if events is not None:
+            return events
+        if len(batch) == 1:
+            return []
+        committed: list[EventRecord] = []
+        for request in batch:
+            committed.extend(_try_transaction(conn, [request], now) or [])
+        return committed
+
+    # -- reads --------------------------------------------------------------------------
+
+    async def _read(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        conn = self._reader
+        if conn is None:
+            raise StoreError("the store is closed; open the app again to read")
+        try:
+            async with conn.execute(sql, params) as cursor:
+                return list(await cursor.fetchall())
+        except sqlite3.Error as exc:
+            raise StoreError(f"reading from {self.path!r} failed: {exc}") from exc
+
+    # -- jobs: adding -------------------------------------------------------------------
+
+    async def add_jobs(
+        self,
+        jobs: Sequence[NewJob],
+        *,
+        run: RunRecord | None = None,
+        events: Sequence[NewEvent] = (),
+    ) -> list[tuple[JobRecord, bool]]:
+        """Insert ``jobs`` (and their children), returning each top job and whether it is new.
+
+        A job whose id exists, or whose ``dedup_key`` belongs to a job still pending in
+        the same queue, is not inserted: the existing job is returned with ``False``.
+        When ``run`` is given it is inserted in the same transaction, and ``events`` are
+        emitted before the jobs' own events.
+        """
+
+        def op(tx: _Tx) -> list[tuple[JobRecord, bool]]:
+            if run is not None:
+                _insert_run(tx, run)
+            for event in events:
+                tx.emit(event)
+            results = []
+            for job in jobs:
+                results.append(_insert_job_tree(tx, job))
+            return results
+
+        return await self.write(op)
+
+    # -- jobs: claiming and finishing ------------------------------------------------------
+
+    async def claim(self, queue: str, limit: int, *, lease_s: float) -> list[JobRecord]:
+        """Move up to ``limit`` waiting jobs of ``queue`` to active, best priority first."""
+
+        def op(tx: _Tx) -> list[JobRecord]:
+            paused = tx.fetchall("SELECT paused FROM queues WHERE name = ?", (queue,))
+            if paused and paused[0][0]:
+                return []
+            tx.execute(
+                "UPDATE jobs SET state = 'waiting' "
+                "WHERE state = 'delayed' AND queue = ? AND run_at <= ?",
+                (queue, tx.now),
+            )
+            rows = tx.fetchall(
+                "UPDATE jobs SET state = 'active', attempts_made = attempts_made + 1, "
+                "started_at = ?, lease_owner = ?, lease_expires_at = ?, "
+                "lease_token = lease_token + 1 "
+                "WHERE pk IN (SELECT pk FROM jobs WHERE queue = ? AND state = 'waiting' "
+                "ORDER BY priority, pk LIMIT ?) RETURNING *",
+                (tx.now, self.owner, tx.now + lease_s, queue, limit),
+            )
+            rows.sort(key=lambda row: (row["priority"], row["pk"]))
+            records = [_job_from_row(row) for row in rows]
+            for record in records:
+                tx.emit(
+                    _job_event(
+                        "job:active",
+                        record,
+                        {"attempt": record.attempts_made, "maxAttempts": record.max_attempts},
+                    )
+                )
+            return records
+
+        return await self.write(op)
+
+    async def finish(self, outcomes: Sequence[Outcome]) -> list[JobRecord]:
+        """Apply the end of attempts; return the jobs whose state changed.
+
+        An outcome whose lease token no longer matches (the job was cancelled, or its
+        lease expired and another worker took it) is ignored.
+        """
+
+        def op(tx: _Tx) -> list[JobRecord]:
+            changed = []
+            for outcome in outcomes:
+                record = _finish_one(tx, outcome)
+                if record is not None:
+                    changed.append(record)
+            return changed
+
+        return await self.write(op)
+
+    async def age_priorities(self, queue: str, *, waited_since: float) -> int:
+        """Improve by one step the priority of jobs of ``queue`` waiting since before a time.
+
+        The job's ``run_at`` is moved to now, so it ages again only after another period.
+        """
+
+        def op(tx: _Tx) -> int:
+            return tx.execute(
+                "UPDATE jobs SET priority = priority - 1, run_at = ? WHERE queue = ? "
+                "AND state = 'waiting' AND priority > 0 AND run_at <= ?",
+                (tx.now, queue, waited_since),
+            )
+
+        return await self.write(op)
+
+    async def renew_leases(self, job_ids: Sequence[str], *, lease_s: float) -> None:
+        """Extend the leases of ``job_ids`` held by this store's owner."""
+        if not job_ids:
+            return
+
+        def op(tx: _Tx) -> None:
+            tx.executemany(
+                "UPDATE jobs SET lease_expires_at = ? "
+                "WHERE id = ? AND state = 'active' AND lease_owner = ?",
+                [(tx.now + lease_s, job_id, self.owner) for job_id in job_ids],
+            )
+            tx.execute(
+                "INSERT INTO workers (owner, host, pid, started_at, heartbeat_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (owner) DO UPDATE SET heartbeat_at = ?",
+                (self.owner, socket.gethostname(), os.getpid(), tx.now, tx.now, tx.now),
+            )
+
+        await self.write(op)
+
+    async def expired_leases(self, *, dead_owners_too: bool = False) -> list[JobRecord]:
+        """Return active jobs whose lease expired (or whose owner process is gone)."""
+        now = self.clock.now()
+        rows = await self._read(
+            "SELECT * FROM jobs WHERE state = 'active' AND lease_expires_at <= ?", (now,)
+        )
+        records = [_job_from_row(row) for row in rows]
+        if dead_owners_too:
+            seen = {r.id for r in records}
+            rows = await self._read(
+                "SELECT * FROM jobs WHERE state = 'active' AND lease_owner IS NOT NULL "
+                "AND lease_owner != ?",
+                (self.owner,),
+            )
+            for row in rows:
+                record = _job_from_row(row)
+                if record.id not in seen and _owner_is_dead(record.lease_owner):
+                    records.append(record)
+        return records
+
+    async def next_due(self, queue: str) -> float | None:
+        """Return the earliest time a delayed job of ``queue`` becomes due, or None."""
+        rows = await self._read(
+            "SELECT MIN(run_at) FROM jobs WHERE state = 'delayed' AND queue = ?", (queue,)
+        )
+        value = rows[0][0] if rows else None
+        return None if value is None else float(value)
+
+    async def next_lease_expiry(self) -> float | None:
+        """Return the earliest lease expiry among active jobs, or None."""
+        rows = await self._read("SELECT MIN(lease_expires_at) FROM jobs WHERE state = 'active'")
+        value = rows[0][0] if rows else None
+        return None if value is None else float(value)
+
+    async def has_waiting(self, queue: str) -> bool:
+        """Return True when ``queue`` has a job ready to claim (waiting, or delayed and due)."""
+        rows = await self._read(
+            "SELECT EXISTS (SELECT 1 FROM jobs WHERE queue = ? AND state = 'waiting') "
+            "OR EXISTS (SELECT 1 FROM jobs WHERE queue = ? AND state = 'delayed' "
+            "AND run_at <= ?)",
+            (queue, queue, self.clock.now()),
+        )
+        return bool(rows[0][0])
+
+    # -- jobs: control ------------------------------------------------------------------
+
+    async def cancel(self, job_id: str, *, reason: str) -> JobRecord | None:
+        """Cancel a job that is not final yet, and its pending children; None if final."""
+
+        def op(tx: _Tx) -> JobRecord | None:
+            rows = tx.fetchall("SELECT * FROM jobs WHERE id = ?", (job_id,))
+            if not rows:
+                return None
+            record = _job_from_row(rows[0])
+            if record.state.is_final:
+                return None
+            _cancel_subtree(tx, record.id, reason)
+            _set_final(tx, record, JobState.CANCELLED, error=reason)
+            _notify_parent(tx, record, JobState.CANCELLED, reason)
+            return _get_job(tx, job_id)
+
+        return await self.write(op)
+
+    async def retry_failed(self, job_id: str) -> JobRecord | None:
+        """Move a failed or cancelled job back to waiting with a fresh attempt budget."""
+
+        def op(tx: _Tx) -> JobRecord | None:
+            count = tx.execute(
+                "UPDATE jobs SET state = 'waiting', attempts_made = 0, stalls = 0, "
+                "error = NULL, finished_at = NULL, run_at = ? "
+                "WHERE id = ? AND state IN ('failed', 'cancelled')",
+                (tx.now, job_id),
+            )
+            if not count:
+                return None
+            record = _get_job(tx, job_id)
+            assert record is not None
+            tx.emit(_job_event("job:added", record, {"retried": True}))
+            return record
+
+        return await self.write(op)
+
+    async def set_paused(self, queue: str, paused: bool) -> None:
+        """Pause or resume claiming from ``queue``."""
+
+        def op(tx: _Tx) -> None:
+            tx.execute(
+                "INSERT INTO queues (name, paused) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET paused = excluded.paused",
+                (queue, int(paused)),
+            )
+            tx.emit(NewEvent("queue:paused" if paused else "queue:resumed", {}, queue=queue))
+
+        await self.write(op)
+
+    async def is_paused(self, queue: str) -> bool:
+        """Return True when ``queue`` is paused."""
+        rows = await self._read("SELECT paused FROM queues WHERE name = ?", (queue,))
+        return bool(rows and rows[0][0])
+
+    async def update_progress(
+        self, job_id: str, progress: float, data: dict[str, Any], extra: Sequence[NewEvent] = ()
+    ) -> bool:
+        """Store a running job's progress and emit ``job:progress`` plus ``extra`` events."""
+
+        def op(tx: _Tx) -> bool:
+            rows = tx.fetchall(
+                "UPDATE jobs SET progress = ? WHERE id = ? AND state = 'active' "
+                "RETURNING id, queue, name, workflow_id, user_id",
+                (progress, job_id),
+            )
+            if not rows:
+                return False
+            row = rows[0]
+            tx.emit(
+                NewEvent(
+                    "job:progress",
+                    {"name": row["name"], "progress": progress, **data},
+                    workflow_id=row["workflow_id"],
+                    user_id=row["user_id"],
+                    job_id=job_id,
+                    queue=row["queue"],
+                )
+            )
+            for event in extra:
+                tx.emit(event)
+            return True
+
+        return await self.write(op)
+
+    async def append_log(self, job_id: str, line: str) -> None:
+        """Keep ``line`` with the job."""
+
+        def op(tx: _Tx) -> None:
+            tx.execute(
+                "INSERT INTO job_logs (job_id, ts, line) VALUES (?, ?, ?)",
+                (job_id, tx.now, line),
+            )
+
+        await self.write(op)
+
+    async def get_logs(self, job_id: str) -> list[tuple[float, str]]:
+        """Return a job's log lines, oldest first."""
+        rows = await self._read(
+            "SELECT ts, line FROM job_logs WHERE job_id = ? ORDER BY ts, rowid", (job_id,)
+        )
+        return [(float(r[0]), str(r[1])) for r in rows]
+
+    async def clean(self, queue: str, state: JobState, *, older_than: float, limit: int) -> int:
+        """Delete up to ``limit`` jobs of ``queue`` in a final ``state`` finished before a time."""
+        if not state.is_final:
+            raise ValueError(f"only final states can be cleaned, not {state.value!r}")
+
+        def op(tx: _Tx) -> int:
+            rows = tx.fetchall(
+                "DELETE FROM jobs WHERE pk IN (SELECT pk FROM jobs WHERE queue = ? AND "
+                "state = ? AND finished_at < ? ORDER BY finished_at LIMIT ?) RETURNING id",
+                (queue, state.value, older_than, limit),
+            )
+            tx.executemany("DELETE FROM job_logs WHERE job_id = ?", [(r[0],) for r in rows])
+            return len(rows)
+
+        return await self.write(op)
+
+    async def trim(self, queue: str, state: JobState, *, keep: int) -> int:
+        """Delete all but the newest ``keep`` jobs of ``queue`` in a final ``state``."""
+
+        def op(tx: _Tx) -> int:
+            rows = tx.fetchall(
+                "DELETE FROM jobs WHERE queue = ? AND state = ? AND pk NOT IN ("
+                "SELECT pk FROM jobs WHERE queue = ? AND state = ? "
+                "ORDER BY finished_at DESC, pk DESC LIMIT ?) RETURNING id",
+                (queue, state.value, queue, state.value, keep),
+            )
+            tx.executemany("DELETE FROM job_logs WHERE job_id = ?", [(r[0],) for r in rows])
+            return len(rows)
+
+        return await self.write(op)
+
+    async def drain(self, queue: str) -> int:
+        """Delete the waiting and delayed jobs of ``queue`` that are not part of a flow."""
+
+        def op(tx: _Tx) -> int:
+            rows = tx.fetchall(
+                "DELETE FROM jobs WHERE queue = ? AND state IN ('waiting', 'delayed') "
+                "AND parent_id IS NULL RETURNING id",
+                (queue,),
+            )
+            for row in rows:
+                tx.emit(NewEvent("job:removed", {"reason": "drained"}, job_id=row[0], queue=queue))
+            return len(rows)
+
+        return await self.write(op)
+
+    # -- jobs: reading ------------------------------------------------------------------
+
+    async def get_job(self, job_id: str) -> JobRecord | None:
+        """Return the job with ``job_id``, or None."""
+        rows = await self._read("SELECT * FROM jobs WHERE id = ?", (job_id,))
+        return _job_from_row(rows[0]) if rows else None
+
+    async def list_jobs(
+        self,
+        *,
+        queue: str | None = None,
+        states: Sequence[JobState] = (),
+        workflow_id: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[JobRecord]:
+        """Return jobs, oldest first, filtered by queue, states and workflow."""
+        clauses, params = [], []
+        if queue is not None:
+            clauses.append("queue = ?")
+            params.append(queue)
+        if states:
+            clauses.append(f"state IN ({','.join('?' * len(states))})")
+            params.extend(s.value for s in states)
+        if workflow_id is not None:
+            clauses.append("workflow_id = ?")
+            params.append(workflow_id)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = await self._read(
+            f"SELECT * FROM jobs {where} ORDER BY pk LIMIT ? OFFSET ?", (*params, limit, offset)
+        )
+        return [_job_from_row(row) for row in rows]
+
+    async def counts(self, queue: str) -> dict[JobState, int]:
+        """Return how many jobs of ``queue`` are in each state."""
+        rows = await self._read(
+            "SELECT state, COUNT(*) FROM jobs WHERE queue = ? GROUP BY state", (queue,)
+        )
+        found = {JobState(r[0]): int(r[1]) for r in rows}
+        return {state: found.get(state, 0) for state in JobState}
+
+    async def children(self, parent_id: str) -> list[JobRecord]:
+        """Return the children of ``parent_id``, oldest first."""
+        rows = await self._read("SELECT * FROM jobs WHERE parent_id = ? ORDER BY pk", (parent_id,))
+        return [_job_from_row(row) for row in rows]
+
+    async def queue_names(self) -> list[str]:
+        """Return every queue that has jobs or settings."""
+        rows = await self._read("SELECT DISTINCT queue FROM jobs UNION SELECT name FROM queues")
+        return sorted(str(r[0]) for r in rows)
+
+    # -- schedules ----------------------------------------------------------------------
+
+    async def upsert_schedule(self, schedule: ScheduleRecord, first: NewJob) -> ScheduleRecord:
+        """Create or replace a schedule together with its one pending occurrence, ``first``.
+
+        A pending occurrence of an earlier version of the schedule is removed in the same
+        transaction, so a schedule never has two pending occurrences.
+        """
+
+        def op(tx: _Tx) -> ScheduleRecord:
+            tx.execute(
+                "DELETE FROM jobs WHERE schedule_id = ? AND state IN ('waiting', 'delayed')",
+                (schedule.id,),
+            )
+            tx.execute(
+                "INSERT INTO schedules (id, queue, name, payload, every, cron, timezone, "
+                "next_run_at, options, last_job_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET queue = excluded.queue, name = excluded.name, "
+                "payload = excluded.payload, every = excluded.every, cron = excluded.cron, "
+                "timezone = excluded.timezone, next_run_at = excluded.next_run_at, "
+                "options = excluded.options, last_job_id = excluded.last_job_id",
+                (
+                    schedule.id,
+                    schedule.queue,
+                    schedule.name,
+                    _dumps(schedule.payload),
+                    schedule.every,
+                    schedule.cron,
+                    schedule.timezone,
+                    schedule.next_run_at,
+                    _dumps(schedule.options),
+                    first.id,
+                ),
+            )
+            _insert_job_tree(tx, first)
+            rows = tx.fetchall("SELECT * FROM schedules WHERE id = ?", (schedule.id,))
+            return _schedule_from_row(rows[0])
+
+        return await self.write(op)
+
+    async def remove_schedule(self, schedule_id: str) -> bool:
+        """Delete a schedule and its pending occurrence; False if there was none."""
+
+        def op(tx: _Tx) -> bool:
+            tx.execute(
+                "DELETE FROM jobs WHERE schedule_id = ? AND state IN ('waiting', 'delayed')",
+                (schedule_id,),
+            )
+            return bool(tx.execute("DELETE FROM schedules WHERE id = ?", (schedule_id,)))
+
+        return await self.write(op)
+
+    async def get_schedules(self, queue: str | None = None) -> list[ScheduleRecord]:
+        """Return schedules, optionally of one queue."""
+        if queue is None:
+            rows = await self._read("SELECT * FROM schedules ORDER BY id")
+        else:
+            rows = await self._read("SELECT * FROM schedules WHERE queue = ? ORDER BY id", (queue,))
+        return [_schedule_from_row(row) for row in rows]
+
+    async def materialise_schedule(
+        self,
+        schedule_id: str,
+        *,
+        expected_next_run_at: float,
+        job: NewJob,
+        following_run_at: float,
+    ) -> JobRecord | None:
+        """Add the occurrence of a schedule due at ``expected_next_run_at``, exactly once.
+
+        The update is conditional on ``next_run_at`` still being the expected value, so two
+        workers (or a restarted one) racing on the same occurrence add it only once.
+        """
+
+        def op(tx: _Tx) -> JobRecord | None:
+            count = tx.execute(
+                "UPDATE schedules SET next_run_at = ?, last_job_id = ? "
+                "WHERE id = ? AND next_run_at = ?",
+                (following_run_at, job.id, schedule_id, expected_next_run_at),
+            )
+            if not count:
+                return None
+            record, _ = _insert_job_tree(tx, job)
+            return record
+
+        return await self.write(op)
+
+    # -- events -------------------------------------------------------------------------
+
+    async def append_events(self, events: Sequence[NewEvent]) -> None:
+        """Append events that belong to no job state change."""
+
+        def op(tx: _Tx) -> None:
+            for event in events:
+                tx.emit(event)
+
+        await self.write(op)
+
+    async def read_events(
+        self,
+        *,
+        after: int = 0,
+        until: int | None = None,
+        workflow_id: str | None = None,
+        user_id: str | None = None,
+        types: Sequence[str] = (),
+        limit: int = 1000,
+    ) -> list[EventRecord]:
+        """Return stored events with ``after < seq <= until``, oldest first."""
+        clauses: list[str] = ["seq > ?"]
+        params: list[Any] = [after]
+        if until is not None:
+            clauses.append("seq <= ?")
+            params.append(until)
+        if workflow_id is not None:
+            clauses.append("workflow_id = ?")
+            params.append(workflow_id)
+        if user_id is not None:
+            clauses.append("user_id = ?")
+            params.append(user_id)
+        if types:
+            clauses.append(f"type IN ({','.join('?' * len(types))})")
+            params.extend(types)
+        rows = await self._read(
+            f"SELECT * FROM events WHERE {' AND '.join(clauses)} ORDER BY seq LIMIT ?",
+            (*params, limit),
+        )
+        return [_event_from_row(row) for row in rows]
+
+    async def last_seq(self) -> int:
+        """Return the newest committed event's ``seq`` (0 when there is none)."""
+        rows = await self._read("SELECT COALESCE(MAX(seq), 0) FROM events")
+        return int(rows[0][0])
+
+    async def prune_events(self, *, older_than: float | None, keep_last: int | None) -> int:
+        """Delete events older than a time, and all but the newest ``keep_last``."""
+
+        def op(tx: _Tx) -> int:
+            deleted = 0
+            if older_than is not None:
+                deleted += tx.execute("DELETE FROM events WHERE ts < ?", (older_than,))
+            if keep_last is not None:
+                deleted += tx.execute(
+                    "DELETE FROM events "
+                    "WHERE seq <= (SELECT COALESCE(MAX(seq), 0) FROM events) - ?",
+                    (keep_last,),
+                )
+            return deleted
+
+        return await self.write(op)
+
+    # -- runs ---------------------------------------------------------------------------
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        """Return the run with ``run_id``, or None."""
+        rows = await self._read("SELECT * FROM runs WHERE id = ?", (run_id,))
+        return _run_from_row(rows[0]) if rows else None
+
+    async def list_runs(self, *, statuses: Sequence[str] = (), limit: int = 50) -> list[RunRecord]:
+        """Return runs, newest first, optionally only those in ``statuses``."""
+        if statuses:
+            rows = await self._read(
+                f"SELECT * FROM runs WHERE status IN ({','.join('?' * len(statuses))}) "
+                "ORDER BY created_at DESC, rowid DESC LIMIT ?",
+                (*statuses, limit),
+            )
+        else:
+            rows = await self._read(
+                "SELECT * FROM runs ORDER BY created_at DESC, rowid DESC LIMIT ?", (limit,)
+            )
+        return [_run_from_row(row) for row in rows]
+
+    async def update_run(
+        self,
+        run_id: str,
+        *,
+        status: str | None = None,
+        progress: float | None = None,
+        report: dict[str, Any] | None = None,
+        error: str | None = None,
+        final: bool = False,
+        events: Sequence[NewEvent] = (),
+        only_if_status_in: Sequence[str] = (),
+    ) -> RunRecord | None:
+        """Change a run and emit ``events`` in the same transaction.
+
+        ``progress`` only ever moves forward. With ``only_if_status_in`` the change (and
+        its events) is skipped unless the run's status is one of those; None is returned.
+        """
+
+        def op(tx: _Tx) -> RunRecord | None:
+            rows = tx.fetchall("SELECT * FROM runs WHERE id = ?", (run_id,))
+            if not rows:
+                return None
+            run = _run_from_row(rows[0])
+            if only_if_status_in and run.status not in only_if_status_in:
+                return None
+            tx.execute(
+                "UPDATE runs SET status = COALESCE(?, status), "
+                "progress = MAX(progress, COALESCE(?, progress)), "
+                "report = COALESCE(?, report), error = COALESCE(?, error), updated_at = ?, "
+                "finished_at = CASE WHEN ? THEN ? ELSE finished_at END WHERE id = ?",
+                (
+                    status,
+                    progress,
+                    None if report is None else _dumps(report),
+                    error,
+                    tx.now,
+                    final,
+                    tx.now,
+                    run_id,
+                ),
+            )
+            for event in events:
+                tx.emit(event)
+            rows = tx.fetchall("SELECT * FROM runs WHERE id = ?", (run_id,))
+            return _run_from_row(rows[0])
+
+        return await self.write(op)
+
+    # -- stage statistics and the response cache ---------------------------------------------
+
+    async def record_duration(self, stage: str, provider: str, seconds: float) -> None:
+        """Fold one measured stage duration into that stage's running mean."""
+
+        def op(tx: _Tx) -> None:
+            # An exponentially weighted mean (weight 0.3 for the newest sample) follows a
+            # provider that gets faster or slower without forgetting history at once.
+            tx.execute(
+                "INSERT INTO stage_stats (stage, provider, samples, mean_s, updated_at) "
+                "VALUES (?, ?, 1, ?, ?) ON CONFLICT (stage, provider) DO UPDATE SET "
+                "samples = samples + 1, mean_s = mean_s * 0.7 + excluded.mean_s * 0.3, "
+                "updated_at = excluded.updated_at",
+                (stage, provider, seconds, tx.now),
+            )
+
+        await self.write(op)
+
+    async def stage_durations(self) -> dict[tuple[str, str], tuple[int, float]]:
+        """Return ``(stage, provider) -> (samples, mean seconds)``."""
+        rows = await self._read("SELECT stage, provider, samples, mean_s FROM stage_stats")
+        return {(str(r[0]), str(r[1])): (int(r[2]), float(r[3])) for r in rows}
+
+    async def cache_get(self, scope: str, key: str) -> str | None:
+        """Return the cached response stored under ``scope`` and ``key``, or None."""
+        rows = await self._read(
+            "SELECT value FROM response_cache WHERE scope = ? AND key = ?", (scope, key)
+        )
+        return str(rows[0][0]) if rows else None
+
+    async def cache_put(self, scope: str, key: str, value: str) -> None:
+        """Store a response under ``scope`` and ``key``."""
+
+        def op(tx: _Tx) -> None:
+            tx.execute(
+                "INSERT OR REPLACE INTO response_cache (scope, key, value, created_at) "
+                "VALUES (?, ?, ?, ?)",
+                (scope, key, value, tx.now),
+            )
+
+        await self.write(op)
+
+
+def _try_transaction(
+    conn: sqlite3.Connection, batch: list[_WriteRequest], now: float
+) -> list[EventRecord] | None:
+    tx = _Tx(conn, now)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        for request in batch:
+            request.result = request.op(tx)
+        events = _insert_events(tx)
+        conn.execute("COMMIT")
+    except Exception as exc:
+        _rollback_quietly(conn)
+        if len(batch) == 1:
+            batch[0].error = _wrap_sqlite_error(exc)
+        return None
+    return events
+
+
+def _insert_events(tx: _Tx) -> list[EventRecord]:
+    if not tx.events:
+        return []
+    rows = tx.fetchall("SELECT COALESCE(MAX(seq), 0) FROM events")
+    seq = int(rows[0][0])
+    records = []
+    for event in tx.events:
+        seq += 1
+        records.append(
+            EventRecord(
+                seq=seq,
+                ts=tx.now,
+                type=event.type,
+                data=event.data,
+                workflow_id=event.workflow_id,
+                user_id=event.user_id,
+                job_id=event.job_id,
+                queue=event.queue,
+            )
+        )
+    tx.executemany(
+        "INSERT INTO events (seq, ts, type, workflow_id, user_id, job_id, queue, data) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (r.seq, r.ts, r.type, r.workflow_id, r.user_id, r.job_id, r.queue, _dumps(r.data))
+            for r in records
+        ],
+    )
+    return records
+
+
+# -- helpers that run inside a write transaction ----------------------------------------------
+
+
+def _insert_run(tx: _Tx, run: RunRecord) -> None:
+    tx.execute(
+        "INSERT INTO runs (id, user_id, status, created_at, updated_at, options, keywords, "
+        "progress) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            run.id,
+            run.user_id,
+            run.status,
+            run.created_at,
+            run.updated_at,
+            _dumps(run.options),
+            _dumps(run.keywords),
+            run.progress,
+        ),
+    )
+
+
+def _insert_job_tree(tx: _Tx, job: NewJob) -> tuple[JobRecord, bool]:
+    existing = _find_duplicate(tx, job)
+    if existing is not None:
+        tx.emit(_job_event("job:deduplicated", existing, {"duplicateOf": job.id}))
+        return existing, False
+
+    if job.children:
+        state = JobState.WAITING_CHILDREN
+    elif job.delayed and job.run_at > tx.now:
+        state = JobState.DELAYED
+    else:
+        state = JobState.WAITING
+    tx.execute(
+        "INSERT INTO jobs (id, queue, name, state, payload, priority, max_attempts, backoff, "
+        "max_stalls, run_at, created_at, timeout, parent_id, on_child_failure, "
+        "pending_children, dedup_key, workflow_id, user_id, schedule_id) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            job.id,
+            job.queue,
+            job.name,
+            state.value,
+            _dumps(job.payload),
+            job.priority,
+            job.max_attempts,
+            _dumps(job.backoff),
+            job.max_stalls,
+            max(job.run_at, tx.now) if job.delayed else tx.now,
+            tx.now,
+            job.timeout,
+            job.parent_id,
+            job.on_child_failure.value,
+            0,
+            job.dedup_key,
+            job.workflow_id,
+            job.user_id,
+            job.schedule_id,
+        ),
+    )
+    record = _get_job(tx, job.id)
+    assert record is not None
+    event_type = "job:delayed" if state is JobState.DELAYED else "job:added"
+    tx.emit(_job_event(event_type, record, {"runAt": record.run_at}))
+
+    if job.children:
+        added = 0
+        for child in job.children:
+            child.parent_id = job.id
+            _, created = _insert_job_tree(tx, child)
+            added += created
+        tx.execute("UPDATE jobs SET pending_children = ? WHERE id = ?", (added, job.id))
+        if not added:
+            tx.execute("UPDATE jobs SET state = 'waiting' WHERE id = ?", (job.id,))
+        record = _get_job(tx, job.id)
+        assert record is not None
+    return record, True
+
+
+def _find_duplicate(tx: _Tx, job: NewJob) -> JobRecord | None:
+    record = _get_job(tx, job.id)
+    if record is not None:
+        return record
+    if job.dedup_key is None:
+        return None
+    rows = tx.fetchall(
+        "SELECT * FROM jobs WHERE queue = ? AND dedup_key = ? AND state IN "
+        f"({','.join('?' * len(_LIVE_STATES))})",
+        (job.queue, job.dedup_key, *_LIVE_STATES),
+    )
+    return _job_from_row(rows[0]) if rows else None
+
+
+def _get_job(tx: _Tx, job_id: str) -> JobRecord | None:
+    rows = tx.fetchall("SELECT * FROM jobs WHERE id = ?", (job_id,))
+    return _job_from_row(rows[0]) if rows else None
+
+
+def _finish_one(tx: _Tx, outcome: Outcome) -> JobRecord | None:
+    rows = tx.fetchall(
+        "SELECT * FROM jobs WHERE id = ? AND state = 'active' AND lease_token = ?",
+        (outcome.job_id, outcome.lease_token),
+    )
+    if not rows:
+        return None
+    record = _job_from_row(rows[0])
+    if outcome.stalled:
+        tx.execute("UPDATE jobs SET stalls = stalls + 1 WHERE id = ?", (record.id,))
+        record.stalls += 1
+        tx.emit(_job_event("job:stalled", record, {"stalls": record.stalls}))
+
+    if outcome.kind is OutcomeKind.COMPLETE:
+        tx.execute("UPDATE jobs SET result = ? WHERE id = ?", (_dumps(outcome.result), record.id))
+        record.result = outcome.result
+        _set_final(tx, record, JobState.COMPLETED, error=None)
+        _notify_parent(tx, record, JobState.COMPLETED, None)
+    elif outcome.kind is OutcomeKind.FAIL:
+        _cancel_subtree(tx, record.id, "its parent failed")
+        _set_final(tx, record, JobState.FAILED, error=outcome.error)
+        _notify_parent(tx, record, JobState.FAILED, outcome.error)
+    else:
+        give_back = 1 if outcome.kind is OutcomeKind.RATE_LIMITED else 0
+        tx.execute(
+            "UPDATE jobs SET state = 'delayed', run_at = ?, error = ?, "
+            "attempts_made = attempts_made - ?, lease_owner = NULL, lease_expires_at = NULL "
+            "WHERE id = ?",
+            (outcome.run_at, outcome.error, give_back, record.id),
+        )
+        record.state = JobState.DELAYED
+        record.run_at = outcome.run_at
+        record.error = outcome.error
+        record.attempts_made -= give_back
+        event_type = "job:delayed" if give_back else "job:retrying"
+        tx.emit(
+            _job_event(
+                event_type,
+                record,
+                {
+                    "runAt": outcome.run_at,
+                    "delay": max(0.0, outcome.run_at - tx.now),
+                    "error": outcome.error,
+                    "attempt": record.attempts_made,
+                    "maxAttempts": record.max_attempts,
+                    "rateLimited": bool(give_back),
+                },
+            )
+        )
+    return record
+
+
+def _set_final(tx: _Tx, record: JobRecord, state: JobState, *, error: str | None) -> None:
+    tx.execute(
+        "UPDATE jobs SET state = ?, error = ?, finished_at = ?, lease_owner = NULL, "
+        "lease_expires_at = NULL WHERE id = ?",
+        (state.value, error, tx.now, record.id),
+    )
+    record.state = state
+    record.error = error
+    record.finished_at = tx.now
+    data: dict[str, Any] = {"attempt": record.attempts_made}
+    if state is JobState.COMPLETED:
+        data["durationS"] = None if record.started_at is None else tx.now - record.started_at
+    else:
+        data["error"] = error
+    tx.emit(_job_event(f"job:{state.value}", record, data))
+
+
+def _notify_parent(tx: _Tx, child: JobRecord, state: JobState, error: str | None) -> None:
+    """Tell a child's parent that the child is done, applying the child's failure policy."""
+    if child.parent_id is None:
+        return
+    rows = tx.fetchall(
+        "SELECT * FROM jobs WHERE id = ? AND state = 'waiting-children'", (child.parent_id,)
+    )
+    if not rows:
+        return
+    parent = _job_from_row(rows[0])
+    if state is not JobState.COMPLETED and child.on_child_failure is ChildFailurePolicy.FAIL:
+        reason = f"child job {child.id} ({child.name}) {state.value}: {error}"
+        _cancel_subtree(tx, parent.id, f"a sibling job failed: {child.id}")
+        _set_final(tx, parent, JobState.FAILED, error=reason)
+        _notify_parent(tx, parent, JobState.FAILED, reason)
+        return
+    tx.execute("UPDATE jobs SET pending_children = pending_children - 1 WHERE id = ?", (parent.id,))
+    if parent.pending_children - 1 <= 0:
+        tx.execute(
+            "UPDATE jobs SET state = 'waiting', run_at = ? WHERE id = ?", (tx.now, parent.id)
+        )
+        parent.state = JobState.WAITING
+        tx.emit(_job_event("job:waiting", parent, {"childrenDone": True}))
+
+
+def _cancel_subtree(tx: _Tx, job_id: str, reason: str) -> None:
+    rows = tx.fetchall(
+        "WITH RECURSIVE tree(id) AS (SELECT id FROM jobs WHERE parent_id = ? "
+        "UNION ALL SELECT jobs.id FROM jobs JOIN tree ON jobs.parent_id = tree.id) "
+        "UPDATE jobs SET state = 'cancelled', error = ?, finished_at = ?, "
+        "lease_owner = NULL, lease_expires_at = NULL "
+        "WHERE id IN (SELECT id FROM tree) AND state IN "
+        f"({','.join('?' * len(_LIVE_STATES))}) RETURNING *",
+        (job_id, reason, tx.now, *_LIVE_STATES),
+    )
+    for row in rows:
+        tx.emit(_job_event("job:cancelled", _job_from_row(row), {"error": reason}))
+
+
+def _job_event(event_type: str, record: JobRecord, data: dict[str, Any]) -> NewEvent:
+    return NewEvent(
+        event_type,
+        {"name": record.name, **data},
+        workflow_id=record.workflow_id,
+        user_id=record.user_id,
+        job_id=record.id,
+        queue=record.queue,
+    )
+
+
+# -- rows to records ------------------------------------------------------------------------
+
+
+def _job_from_row(row: sqlite3.Row) -> JobRecord:
+    return JobRecord(
+        id=row["id"],
+        queue=row["queue"],
+        name=row["name"],
+        state=JobState(row["state"]),
+        payload=_loads(row["payload"]),
+        priority=row["priority"],
+        attempts_made=row["attempts_made"],
+        max_attempts=row["max_attempts"],
+        backoff=_loads(row["backoff"]) or {},
+        stalls=row["stalls"],
+        max_stalls=row["max_stalls"],
+        run_at=row["run_at"],
+        created_at=row["created_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        result=_loads(row["result"]),
+        error=row["error"],
+        timeout=row["timeout"],
+        parent_id=row["parent_id"],
+        on_child_failure=ChildFailurePolicy(row["on_child_failure"]),
+        pending_children=row["pending_children"],
+        dedup_key=row["dedup_key"],
+        workflow_id=row["workflow_id"],
+        user_id=row["user_id"],
+        progress=row["progress"],
+        lease_owner=row["lease_owner"],
+        lease_expires_at=row["lease_expires_at"],
+        lease_token=row["lease_token"],
+        schedule_id=row["schedule_id"],
+    )
+
+
+def _event_from_row(row: sqlite3.Row) -> EventRecord:
+    return EventRecord(
+        seq=row["seq"],
+        ts=row["ts"],
+        type=row["type"],
+        data=_loads(row["data"]),
+        workflow_id=row["workflow_id"],
+        user_id=row["user_id"],
+        job_id=row["job_id"],
+        queue=row["queue"],
+    )
+
+
+def _run_from_row(row: sqlite3.Row) -> RunRecord:
+    return RunRecord(
+        id=row["id"],
+        user_id=row["user_id"],
+        status=row["status"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        options=_loads(row["options"]),
+        keywords=_loads(row["keywords"]),
+        progress=row["progress"],
+        report=_loads(row["report"]),
+        error=row["error"],
+        finished_at=row["finished_at"],
+    )
+
+
+def _schedule_from_row(row: sqlite3.Row) -> ScheduleRecord:
+    return ScheduleRecord(
+        id=row["id"],
+        queue=row["queue"],
+        name=row["name"],
+        payload=_loads(row["payload"]),
+        every=row["every"],
+        cron=row["cron"],
+        timezone=row["timezone"],
+        next_run_at=row["next_run_at"],
+        options=_loads(row["options"]) or {},
+        last_job_id=row["last_job_id"],
+    )
+
+
+# -- small helpers ----------------------------------------------------------------------------
+
+
+def _split_sql(script: str) -> list[str]:
+    return [statement.strip() for statement in script.split(";") if statement.strip()]
+
+
+def _rollback_quietly(conn: sqlite3.Connection) -> None:
+    try:
+        conn.execute("ROLLBACK")
+    except sqlite3.Error:
+        logger.exception("rollback failed")
+
+
+def _wrap_sqlite_error(exc: Exception) -> BaseException:
+    if isinstance(exc, sqlite3.Error):
+        return StoreError(f"a database write failed: {exc}")
+    return exc
+
+
+def _owner_is_dead(owner: str | None) -> bool:
+    """Return True when ``owner`` names a process on this host that no longer runs."""
+    if owner is None:
+        return False
+    host, _, rest = owner.partition(":")
+    pid_text, _, _ = rest.partition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        # A store object of this very process: only dead if it is not this store, which the
+        # caller already excluded; treat other stores of a live process as alive.
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
