@@ -5,7 +5,7 @@ depends on:
 
 - A new post whose slug is taken gets ``-2``, ``-3``, … appended (drafts included); a draft
   created without a slug keeps an empty one.
-- ``GET /wp/v2/posts`` lists published posts only unless ``status`` says otherwise, and any
+- ``GET /wp/v2/posts`` lists published posts only unless ``status`` requests others, and any
   other status without valid credentials is a 400 ``rest_invalid_param`` ("Status is
   forbidden"), not a 401. Wrong credentials count as none: the endpoint's own 401 follows
   (``rest_cannot_create``, ``rest_forbidden_context``).
@@ -57,7 +57,7 @@ FaultKind = Literal[
 ]
 """What a scripted fault does to a matching request.
 
-``timeout`` and ``connect_error`` fail before WordPress sees the request;
+``timeout`` and ``connect_error`` fail before WordPress receives the request;
 ``timeout_after_processing`` lets WordPress handle it and then times out, so the client gets
 no response; ``server_error`` returns ``status`` with an HTML error page;
 ``php_warning`` handles the request and prints a PHP warning ahead of the JSON;
@@ -525,13 +525,13 @@ class FakeWordPress:
     def _unique_slug(self, slug: str, own_id: int, *, kind: Literal["post", "attachment"]) -> str:
         # Posts must not share a slug with another post; an attachment's slug must not match
         # any post or attachment at all.
-        taken = {post.slug for post in self._posts.values() if post.id != own_id}
+        taken_slugs = {post.slug for post in self._posts.values() if post.id != own_id}
         if kind == "attachment":
-            taken |= {item.slug for item in self._media.values() if item.id != own_id}
-        if slug not in taken:
+            taken_slugs |= {item.slug for item in self._media.values() if item.id != own_id}
+        if slug not in taken_slugs:
             return slug
         suffix = 2
-        while f"{slug}-{suffix}" in taken:
+        while f"{slug}-{suffix}" in taken_slugs:
             suffix += 1
         return f"{slug}-{suffix}"
 
@@ -652,10 +652,10 @@ class FakeWordPress:
         return httpx.Response(200, json=self._media_json(item))
 
     def _unique_filename(self, filename: str) -> str:
-        taken = {item.filename for item in self._media.values()}
+        taken_names = {item.filename for item in self._media.values()}
         stem, dot, extension = filename.rpartition(".")
         candidate, number = filename, 1
-        while candidate in taken:
+        while candidate in taken_names:
             candidate = f"{stem}-{number}{dot}{extension}"
             number += 1
         return candidate

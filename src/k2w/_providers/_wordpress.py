@@ -915,26 +915,27 @@ def _media(item: Mapping[str, Any]) -> _Media:
     )
 
 
-def _require_dict(value: Any, what: str) -> dict[str, Any]:
+def _require_dict(value: Any, description: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ProviderResponseError(
-            f"WordPress returned {type(value).__name__} for {what}, expected a JSON object"
+            f"WordPress returned {type(value).__name__} for {description}, expected a JSON object"
         )
     return value
 
 
-def _require_list(value: Any, what: str) -> list[dict[str, Any]]:
+def _require_list(value: Any, description: str) -> list[dict[str, Any]]:
     if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
         raise ProviderResponseError(
-            f"WordPress returned {type(value).__name__} for {what}, expected a JSON list of objects"
+            f"WordPress returned {type(value).__name__} for {description}, "
+            "expected a JSON list of objects"
         )
     return value
 
 
-def _require_int(item: Any, key: str, what: str) -> int:
+def _require_int(item: Any, key: str, description: str) -> int:
     value = item.get(key) if isinstance(item, dict) else None
     if not isinstance(value, int) or isinstance(value, bool):
-        raise ProviderResponseError(f"WordPress returned no integer {key!r} for {what}")
+        raise ProviderResponseError(f"WordPress returned no integer {key!r} for {description}")
     return value
 
 
