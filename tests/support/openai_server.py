@@ -122,6 +122,10 @@ class FakeOpenAIServer:
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
         self._counter = 0
+        self._chat_requests = 0
+        self._hold_from: int | None = None
+        self._release = threading.Event()
+        self.holding = threading.Event()
 
     @property
     def base_url(self) -> str:
@@ -166,6 +170,27 @@ class FakeOpenAIServer:
         with self._lock:
             self._faults.append(fault)
 
+    def hold_chat_after(self, answered: int) -> None:
+        """Answer ``answered`` chat requests, then hold every later one until :meth:`release`.
+
+        :attr:`holding` is set when a request is being held, so a test can act (for
+        example kill the client) while the client waits in the middle of a stage.
+        """
+        with self._lock:
+            self._hold_from = answered
+
+    def release(self) -> None:
+        """Let held requests go; they are closed without an answer."""
+        self._release.set()
+
+    def _should_hold(self, path: str) -> bool:
+        if not path.endswith("/chat/completions"):
+            return False
+        with self._lock:
+            number = self._chat_requests
+            self._chat_requests += 1
+            return self._hold_from is not None and number >= self._hold_from
+
     def start(self) -> Self:
         """Start serving in a daemon thread."""
         self._thread = threading.Thread(
@@ -179,6 +204,7 @@ class FakeOpenAIServer:
 
     def stop(self) -> None:
         """Stop serving and close the listening socket."""
+        self._release.set()
         if self._thread is not None:
             self._httpd.shutdown()
             self._thread.join()
@@ -255,6 +281,11 @@ def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
                 }
             )
 
+            if server._should_hold(self.path):
+                server.holding.set()
+                server._release.wait(timeout=120)
+                self.close_connection = True
+                return
             fault = server._next_fault(self.path)
             if fault is not None and fault.disconnect:
                 self.close_connection = True

@@ -310,11 +310,12 @@ class Stages:
         for position, language in enumerate(plan.languages):
             if language == plan.language:
                 title, description, html = seo.title, seo.meta_description, seo.html
-                offline = article.offline
+                offline, generator = article.offline, article.generator
             else:
                 translated = translation.articles[language]
                 title, description = translated.title, translated.meta_description
                 html, offline = translation.html[language], translated.offline
+                generator = translated.generator
             request = PublishRequest(
                 run_id=run_id,
                 keyword=plan.keyword,
@@ -328,6 +329,7 @@ class Stages:
                 status=options.publish_status,
                 seo_meta={"focus_keyword": plan.keyword},
                 offline=offline,
+                generator=generator,
             )
             results.append(await self.publisher.publish(request))
             await job.update_progress(100 * (position + 1) / len(plan.languages), language=language)

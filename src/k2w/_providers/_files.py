@@ -135,7 +135,7 @@ def _markdown(request: PublishRequest, date: str, image_link: str | None) -> str
         "image_alt": _nfc(request.image_alt) if request.image_alt else None,
         "draft": request.status != "publish",
         "offline": request.offline,
-        "generator": "k2w (offline)" if request.offline else "k2w",
+        "generator": _generator(request),
     }
     if request.tags:
         front_matter["tags"] = [_nfc(tag) for tag in request.tags]
@@ -150,7 +150,7 @@ def _html_document(request: PublishRequest, image_link: str | None) -> str:
     language = html.escape(request.language)
     title = html.escape(_nfc(request.title))
     description = html.escape(_nfc(request.meta_description))
-    generator = "k2w (offline)" if request.offline else "k2w"
+    generator = html.escape(_generator(request), quote=True)
 
     image = ""
     if image_link is not None:
@@ -196,3 +196,10 @@ def _write_atomically(path: Path, data: bytes) -> None:
 
 def _nfc(text: str) -> str:
     return unicodedata.normalize("NFC", text)
+
+
+def _generator(request: PublishRequest) -> str:
+    """Name what wrote the text: the provider and model, or k2w's offline writer."""
+    if request.generator:
+        return request.generator
+    return "k2w (offline)" if request.offline else "k2w"

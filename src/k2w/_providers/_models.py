@@ -135,6 +135,7 @@ class PublishRequest(_Model):
     date: str | None = None
     seo_meta: dict[str, str] = Field(default_factory=dict)
     offline: bool = False
+    generator: str | None = None
 
 
 class PublishResult(_Model):

@@ -257,11 +257,18 @@ class SQLiteStore:
         conn = self._reader
         if conn is None:
             raise StoreError("the store is closed; open the app again to read")
+        # The statement runs to completion in one call on the connection's thread. With
+        # separate execute and fetch calls, reads from concurrent tasks interleave on the
+        # shared connection, an unfinished statement keeps its read transaction open, and
+        # later reads see that old snapshot instead of the latest commit.
+        database = conn._conn
         try:
-            async with conn.execute(sql, params) as cursor:
-                return list(await cursor.fetchall())
+            rows: list[sqlite3.Row] = await conn._execute(  # type: ignore[no-untyped-call]
+                _fetch_all, database, sql, params
+            )
         except sqlite3.Error as exc:
             raise StoreError(f"reading from {self.path!r} failed: {exc}") from exc
+        return rows
 
     # -- jobs: adding -------------------------------------------------------------------
 
@@ -885,6 +892,10 @@ class SQLiteStore:
             )
 
         await self.write(op)
+
+
+def _fetch_all(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[sqlite3.Row]:
+    return conn.execute(sql, params).fetchall()
 
 
 def _try_transaction(
