@@ -221,8 +221,12 @@ async def _follow(
     with progress:
         with anyio.fail_after(timeout):
             async for event in app.events.stream(
-                types=("workflow:progress", "workflow:complete", "workflow:failed",
-                       "workflow:cancelled"),
+                types=(
+                    "workflow:progress",
+                    "workflow:complete",
+                    "workflow:failed",
+                    "workflow:cancelled",
+                ),
                 after=await app.events.last_seq(),
             ):
                 if event.workflow_id not in pending:

@@ -84,6 +84,12 @@ class Subscription:
     def _put(self, event: Event) -> None:
         if not self._filter.matches(event):
             return
+        if self._lagged_after is not None:
+            # Once an event was dropped, later ones are dropped too until the lag notice is
+            # read. Delivered ahead of the notice, they would move a reader's last seen
+            # ``seq`` past the gap, and resuming from there would skip the dropped events.
+            self.dropped += 1
+            return
         if len(self._buffer) < self._max_buffer:
             self._append(event)
             return

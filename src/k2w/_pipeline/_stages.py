@@ -123,9 +123,11 @@ class Stages:
             )
         return record.result
 
-    async def _plan(self, run_id: str, index: int) -> KeywordPlan:
-        result = KeywordsResult.model_validate(await self._result(run_id, "keywords"))
-        return result.plans[index]
+    @staticmethod
+    def _plan(job: Job) -> KeywordPlan:
+        # The plan travels in the payload: the keywords job adds the flow from inside its
+        # handler, before its own result is stored, so later stages cannot read it there.
+        return KeywordPlan.model_validate(job.payload["plan"])
 
     async def _options(self, run_id: str) -> RunOptions:
         run = await self.store.get_run(run_id)
@@ -178,7 +180,11 @@ class Stages:
             for stage in KEYWORD_STAGES:
                 node = FlowJob(
                     name=stage,
-                    payload={"run_id": run_id, "index": plan.index},
+                    payload={
+                        "run_id": run_id,
+                        "index": plan.index,
+                        "plan": plan.model_dump(mode="json"),
+                    },
                     queue=queue_name(stage),
                     job_id=job_id(run_id, stage, plan.index),
                     children=[node] if node is not None else [],
@@ -214,8 +220,8 @@ class Stages:
 
     async def content(self, job: Job) -> Article:
         """Write the article for one keyword."""
-        run_id, index = job.payload["run_id"], job.payload["index"]
-        plan = await self._plan(run_id, index)
+        run_id = job.payload["run_id"]
+        plan = self._plan(job)
         request = ArticleRequest(
             keyword=plan.keyword, language=plan.language, slug=plan.slug, outline=plan.outline
         )
@@ -224,7 +230,7 @@ class Stages:
     async def images_stage(self, job: Job) -> ImageResult:
         """Make the featured image; after the last failed attempt, go on without one."""
         run_id, index = job.payload["run_id"], job.payload["index"]
-        plan = await self._plan(run_id, index)
+        plan = self._plan(job)
         article = Article.model_validate(await self._result(run_id, "content", index))
         request = ImageRequest(
             keyword=plan.keyword, title=article.title, slug=plan.slug, language=plan.language
@@ -254,7 +260,7 @@ class Stages:
     async def seo(self, job: Job) -> SeoResult:
         """Sanitise the article's HTML and score it against the SEO checks."""
         run_id, index = job.payload["run_id"], job.payload["index"]
-        plan = await self._plan(run_id, index)
+        plan = self._plan(job)
         article = Article.model_validate(await self._result(run_id, "content", index))
         image = ImageResult.model_validate(await self._result(run_id, "images", index))
         html = sanitize_html(article.html)
@@ -281,7 +287,7 @@ class Stages:
     async def translation(self, job: Job) -> TranslationResult:
         """Translate the article into every other language the run asked for."""
         run_id, index = job.payload["run_id"], job.payload["index"]
-        plan = await self._plan(run_id, index)
+        plan = self._plan(job)
         article = Article.model_validate(await self._result(run_id, "content", index))
         targets = [language for language in plan.languages if language != plan.language]
         result = TranslationResult()
@@ -296,7 +302,7 @@ class Stages:
     async def publishing(self, job: Job) -> PublishingResult:
         """Publish the article in every language of the run, idempotently by slug."""
         run_id, index = job.payload["run_id"], job.payload["index"]
-        plan = await self._plan(run_id, index)
+        plan = self._plan(job)
         options = await self._options(run_id)
         article = Article.model_validate(await self._result(run_id, "content", index))
         image_result = ImageResult.model_validate(await self._result(run_id, "images", index))

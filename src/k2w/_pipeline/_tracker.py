@@ -17,7 +17,7 @@ import anyio
 from .._clock import Clock
 from .._events._messages import localize
 from .._queue._wait import wait_until
-from .._store import EventRecord, JobState, NewEvent, RunRecord, SQLiteStore
+from .._store import EventRecord, JobRecord, JobState, NewEvent, RunRecord, SQLiteStore
 from ._models import STAGES, RunOptions, Stage
 from ._progress import estimate_remaining, measure_progress
 
@@ -98,6 +98,10 @@ class RunTracker:
         analytics_job = by_stage.get(f"{run_id}.analytics")
         plans = (keywords_job.result or {}).get("plans") if keywords_job else None
         keyword_count = len(plans) if isinstance(plans, list) else None
+        if keyword_count is None:
+            # The flow is added before the keywords job's own result is stored.
+            content_jobs = sum(1 for job in jobs if job.name == "content")
+            keyword_count = content_jobs or None
 
         if keywords_job is not None and keywords_job.state in (JobState.FAILED, JobState.CANCELLED):
             await self._finish(run, options, "failed", error=keywords_job.error)
@@ -118,52 +122,55 @@ class RunTracker:
             concurrency=self._concurrency,
             now=self._clock.now(),
         )
-        latest = records[-1] if records else None
-        stage, message, keyword, index = self._describe(latest, options, plans)
-        data: dict[str, Any] = {
-            "stage": stage,
-            "progress": round(max(progress.overall, run.progress), 2),
-            "message": message,
-            "locale": options.locale,
-            "timeRemaining": None if remaining is None else round(remaining, 1),
-            "status": "running",
-            "keyword": keyword,
-            "keywordIndex": index,
-            "keywordProgress": (
-                None if index is None else round(progress.per_keyword.get(index, 0.0), 2)
-            ),
-            "keywords": {str(i): round(p, 2) for i, p in progress.per_keyword.items()},
-        }
-        event = NewEvent("workflow:progress", data, workflow_id=run.id, user_id=run.user_id)
+        events = []
+        for record in _worth_telling(records):
+            stage, message, keyword, index = self._describe(record, options, by_stage)
+            data: dict[str, Any] = {
+                "stage": stage,
+                "progress": round(max(progress.overall, run.progress), 2),
+                "message": message,
+                "locale": options.locale,
+                "timeRemaining": None if remaining is None else round(remaining, 1),
+                "status": "running",
+                "keyword": keyword,
+                "keywordIndex": index,
+                "keywordProgress": (
+                    None if index is None else round(progress.per_keyword.get(index, 0.0), 2)
+                ),
+                "keywords": {str(i): round(p, 2) for i, p in progress.per_keyword.items()},
+            }
+            events.append(
+                NewEvent("workflow:progress", data, workflow_id=run.id, user_id=run.user_id)
+            )
+        if not events:
+            return
         await self._store.update_run(
             run.id,
             status="running",
             progress=progress.overall,
-            events=[event],
+            events=events,
             only_if_status_in=("queued", "running"),
         )
 
     def _describe(
-        self, record: EventRecord | None, options: RunOptions, plans: Any
+        self, record: EventRecord, options: RunOptions, jobs: dict[str, JobRecord]
     ) -> tuple[str | None, str | None, str | None, int | None]:
-        if record is None:
-            return None, None, None, None
         stage = record.data.get("name")
         if stage not in STAGES:
             return None, None, None, None
-        index = _index_from_job_id(record.job_id)
-        keyword = None
+        job = jobs.get(record.job_id or "")
+        plan = job.payload.get("plan") if job and isinstance(job.payload, dict) else None
+        index = plan["index"] if plan else None
+        keyword = plan["keyword"] if plan else None
         language = None
-        if index is not None and isinstance(plans, list) and index < len(plans):
-            keyword = plans[index]["keyword"]
-            languages = [
-                lang for lang in plans[index]["languages"] if lang != plans[index]["language"]
-            ]
-            language = record.data.get("language") or (languages[0] if languages else "")
+        if plan:
+            others = [lang for lang in plan["languages"] if lang != plan["language"]]
+            language = record.data.get("language") or (others[0] if others else "")
         locale = options.locale
         if record.type == "job:completed":
             if stage == "keywords":
-                count = len(plans) if isinstance(plans, list) else 0
+                result = job.result if job and isinstance(job.result, dict) else {}
+                count = len(result.get("plans", []))
                 message = localize("stage.keywords.done", locale, count=count)
             else:
                 message = localize("stage.done", locale, stage=stage, keyword=keyword or "")
@@ -293,6 +300,19 @@ class RunTracker:
             waiters.remove(waiter)
             if not waiters:
                 del self._run_waiters[run_id]
+
+
+def _worth_telling(records: list[EventRecord]) -> list[EventRecord]:
+    """Keep every stage transition, but only the newest progress report of each job."""
+    last_progress: dict[str | None, int] = {}
+    for position, record in enumerate(records):
+        if record.type == "job:progress":
+            last_progress[record.job_id] = position
+    return [
+        record
+        for position, record in enumerate(records)
+        if record.type != "job:progress" or last_progress[record.job_id] == position
+    ]
 
 
 def _index_from_job_id(job_id: str | None) -> int | None:

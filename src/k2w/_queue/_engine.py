@@ -10,7 +10,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from .._clock import Clock
-from .._errors import NotFoundError, WaitTimeoutError
+from .._errors import InvalidInputError, NotFoundError, WaitTimeoutError
 from .._events._bus import EventBus
 from .._store._records import EventRecord, JobRecord, Outcome, OutcomeKind
 from .._store._sqlite import SQLiteStore
@@ -59,7 +59,7 @@ class Engine:
     def queue(self, name: str, settings: QueueSettings | None = None) -> Queue:
         """Return the queue called ``name``, creating it; ``settings`` replace its settings."""
         if not isinstance(name, str) or not name:
-            raise NotFoundError(f"queue name must be a non-empty string, got {name!r}")
+            raise InvalidInputError(f"queue name must be a non-empty string, got {name!r}")
         queue = self._queues.get(name)
         if queue is None:
             queue = Queue(self, name, settings or QueueSettings(lease_s=self.lease_s))
@@ -109,6 +109,10 @@ class Engine:
             elif record.type in _END_TYPES and record.job_id is not None:
                 for waiter in self._waiters.pop(record.job_id, ()):
                     waiter.set()
+                if record.type == "job:cancelled":
+                    # A flow cancels the siblings of a failed child, or the children of a
+                    # cancelled parent, inside the store: their handlers must stop too.
+                    self._cancel_running(record.job_id)
             if record.type == "job:active":
                 self._reaper_wakeup.set()
 
@@ -163,8 +167,16 @@ class Engine:
             return Outcome(
                 record.id, record.lease_token, OutcomeKind.FAIL, error=error, stalled=True
             )
-        queue = self.queue(record.queue)
-        delay = retry_delay(self, queue, record, None)
+        try:
+            delay = retry_delay(self, self.queue(record.queue), record, None)
+        except Exception:
+            # Start-up recovery runs before the caller can register a custom backoff
+            # strategy, and a strategy may raise: the job is retried at once rather than
+            # stopping the app.
+            logger.exception(
+                "computing the backoff of stalled job %s failed; retrying it at once", record.id
+            )
+            delay = 0.0
         return Outcome(
             record.id,
             record.lease_token,
@@ -209,7 +221,7 @@ class Engine:
     async def wait_for_job(self, queue: Queue, job_id: str, *, timeout: float) -> Job:
         """Wait (at most ``timeout`` seconds on the engine's clock) until a job is final."""
         if timeout is None or timeout < 0:
-            raise WaitTimeoutError(f"wait needs a timeout in seconds >= 0, got {timeout!r}")
+            raise InvalidInputError(f"wait needs a timeout in seconds >= 0, got {timeout!r}")
         deadline = self.clock.now() + timeout
         while True:
             waiter = anyio.Event()

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .._errors import InvalidInputError
-from .._store._records import JobRecord, JobState, NewEvent
+from .._store._records import ChildFailurePolicy, JobRecord, JobState, NewEvent
 
 if TYPE_CHECKING:
     from ._queue import Queue
@@ -153,13 +153,25 @@ class Job:
         await self._queue._store.append_log(self.id, line)
 
     async def children_results(self) -> list[ChildResult]:
-        """Return how this job's children ended (for a parent in a flow)."""
+        """Return how this job's children ended (for a parent in a flow).
+
+        A child added with ``on_failure=ChildFailurePolicy.REMOVE`` that failed or was
+        cancelled is left out.
+        """
         children = await self._queue._store.children(self.id)
         return [
             ChildResult(child.id, child.name, child.state, child.result, child.error)
             for child in children
+            if not _removed_on_failure(child)
         ]
 
     async def wait(self, timeout: float) -> Job:
         """Wait until the job is final; see :meth:`Queue.wait`."""
         return await self._queue.wait(self.id, timeout=timeout)
+
+
+def _removed_on_failure(child: JobRecord) -> bool:
+    return child.on_child_failure is ChildFailurePolicy.REMOVE and child.state in (
+        JobState.FAILED,
+        JobState.CANCELLED,
+    )

@@ -51,6 +51,8 @@ class Worker:
         self._limited_until = 0.0
         self._finished_since_retention = 0
         self._last_aging = 0.0
+        self._outcomes: list[Outcome] = []
+        self._outcomes_ready = anyio.Event()
 
     @property
     def running(self) -> frozenset[str]:
@@ -73,19 +75,26 @@ class Worker:
 
     async def run(self) -> None:
         """Dispatch jobs until cancelled."""
-        settings = self._queue.settings
-        async with anyio.create_task_group() as task_group:
-            while True:
-                self._wakeup = anyio.Event()
-                claimed = await self._claim_batch()
-                for record in claimed:
-                    self._running[record.id] = anyio.CancelScope()
-                    task_group.start_soon(self._execute, record, task_group)
-                if claimed and len(self._running) < settings.concurrency:
-                    continue
-                if not claimed:
-                    await self._apply_retention()
-                await wait_until(self._wakeup, self._clock, await self._next_deadline())
+        try:
+            async with anyio.create_task_group() as task_group:
+                task_group.start_soon(self._flush_outcomes)
+                await self._dispatch(task_group)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._write_outcomes()
+
+    async def _dispatch(self, task_group: TaskGroup) -> None:
+        while True:
+            self._wakeup = anyio.Event()
+            claimed = await self._claim_batch()
+            for record in claimed:
+                self._running[record.id] = anyio.CancelScope()
+                task_group.start_soon(self._execute, record, task_group)
+            if claimed and len(self._running) < self._queue.settings.concurrency:
+                continue
+            if not claimed:
+                await self._apply_retention()
+            await wait_until(self._wakeup, self._clock, await self._next_deadline())
 
     async def _claim_batch(self) -> list[JobRecord]:
         settings = self._queue.settings
@@ -234,13 +243,33 @@ class Worker:
         )
 
     async def _finish(self, record: JobRecord, outcome: Outcome) -> None:
-        try:
-            await self._store.finish([outcome])
-        except Exception:
-            # The job stays active; its lease runs out and the reaper retries it.
-            logger.exception("recording the end of job %s failed", record.id)
+        # The outcome is written by the flusher together with others that ended at about
+        # the same time: one write request for many jobs.
+        self._outcomes.append(outcome)
+        self._outcomes_ready.set()
+
+    async def _flush_outcomes(self) -> None:
+        while True:
+            await self._outcomes_ready.wait()
+            self._outcomes_ready = anyio.Event()
+            with anyio.CancelScope(shield=True):
+                await self._write_outcomes()
+
+    async def _write_outcomes(self) -> None:
+        batch, self._outcomes = self._outcomes, []
+        if not batch:
             return
-        self._finished_since_retention += 1
+        try:
+            await self._store.finish(batch)
+        except Exception:
+            # The jobs stay active; their leases run out and the reaper retries them.
+            logger.exception(
+                "recording the end of %d job(s) failed: %s",
+                len(batch),
+                ", ".join(outcome.job_id for outcome in batch),
+            )
+            return
+        self._finished_since_retention += len(batch)
         if self._finished_since_retention >= _RETENTION_EVERY:
             await self._apply_retention()
 
@@ -277,6 +306,8 @@ def retry_delay(
 
 def _to_json(value: Any) -> Any:
     """Return ``value`` as JSON-compatible data; pydantic models are dumped."""
+    if value is None or type(value) in (str, int, float, bool):
+        return value
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
     try:

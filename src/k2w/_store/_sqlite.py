@@ -14,6 +14,7 @@ durable before anyone hears of it.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -22,7 +23,7 @@ import socket
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar
 
 import aiosqlite
 import anyio
@@ -56,8 +57,12 @@ _MAX_BATCH = 512
 _LIVE_STATES = ("waiting", "delayed", "active", "waiting-children")
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    # One shared encoder: json.dumps with non-default options builds a new one per call.
+    return _ENCODER.encode(value)
 
 
 def _loads(text: str | None) -> Any:
@@ -335,20 +340,15 @@ class SQLiteStore:
 
         return await self.write(op)
 
-    async def finish(self, outcomes: Sequence[Outcome]) -> list[JobRecord]:
-        """Apply the end of attempts; return the jobs whose state changed.
+    async def finish(self, outcomes: Sequence[Outcome]) -> list[str]:
+        """Apply the end of attempts; return the ids of the jobs whose state changed.
 
         An outcome whose lease token no longer matches (the job was cancelled, or its
         lease expired and another worker took it) is ignored.
         """
 
-        def op(tx: _Tx) -> list[JobRecord]:
-            changed = []
-            for outcome in outcomes:
-                record = _finish_one(tx, outcome)
-                if record is not None:
-                    changed.append(record)
-            return changed
+        def op(tx: _Tx) -> list[str]:
+            return [outcome.job_id for outcome in outcomes if _finish_one(tx, outcome)]
 
         return await self.write(op)
 
@@ -968,33 +968,33 @@ def _insert_run(tx: _Tx, run: RunRecord) -> None:
 
 
 def _insert_job_tree(tx: _Tx, job: NewJob) -> tuple[JobRecord, bool]:
-    existing = _find_duplicate(tx, job)
-    if existing is not None:
-        tx.emit(_job_event("job:deduplicated", existing, {"duplicateOf": job.id}))
-        return existing, False
-
     if job.children:
         state = JobState.WAITING_CHILDREN
     elif job.delayed and job.run_at > tx.now:
         state = JobState.DELAYED
     else:
         state = JobState.WAITING
-    tx.execute(
+    payload = _dumps(job.payload)
+    run_at = max(job.run_at, tx.now) if job.delayed else tx.now
+    # A duplicate id or a pending job's dedup_key hits a unique index; DO NOTHING makes
+    # that a zero-row insert instead of an error, and the existing job is returned.
+    inserted = tx.execute(
         "INSERT INTO jobs (id, queue, name, state, payload, priority, max_attempts, backoff, "
         "max_stalls, run_at, created_at, timeout, parent_id, on_child_failure, "
         "pending_children, dedup_key, workflow_id, user_id, schedule_id) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT DO NOTHING",
         (
             job.id,
             job.queue,
             job.name,
             state.value,
-            _dumps(job.payload),
+            payload,
             job.priority,
             job.max_attempts,
             _dumps(job.backoff),
             job.max_stalls,
-            max(job.run_at, tx.now) if job.delayed else tx.now,
+            run_at,
             tx.now,
             job.timeout,
             job.parent_id,
@@ -1006,8 +1006,12 @@ def _insert_job_tree(tx: _Tx, job: NewJob) -> tuple[JobRecord, bool]:
             job.schedule_id,
         ),
     )
-    record = _get_job(tx, job.id)
-    assert record is not None
+    if not inserted:
+        existing = _find_duplicate(tx, job)
+        assert existing is not None, f"job {job.id} was neither inserted nor found"
+        tx.emit(_job_event("job:deduplicated", existing, {"duplicateOf": job.id}))
+        return existing, False
+    record = _new_record(job, state, json.loads(payload), run_at, tx.now)
     event_type = "job:delayed" if state is JobState.DELAYED else "job:added"
     tx.emit(_job_event(event_type, record, {"runAt": record.run_at}))
 
@@ -1020,9 +1024,44 @@ def _insert_job_tree(tx: _Tx, job: NewJob) -> tuple[JobRecord, bool]:
         tx.execute("UPDATE jobs SET pending_children = ? WHERE id = ?", (added, job.id))
         if not added:
             tx.execute("UPDATE jobs SET state = 'waiting' WHERE id = ?", (job.id,))
-        record = _get_job(tx, job.id)
-        assert record is not None
+        refreshed = _get_job(tx, job.id)
+        assert refreshed is not None
+        record = refreshed
     return record, True
+
+
+def _new_record(job: NewJob, state: JobState, payload: Any, run_at: float, now: float) -> JobRecord:
+    return JobRecord(
+        id=job.id,
+        queue=job.queue,
+        name=job.name,
+        state=state,
+        payload=payload,
+        priority=job.priority,
+        attempts_made=0,
+        max_attempts=job.max_attempts,
+        backoff=job.backoff,
+        stalls=0,
+        max_stalls=job.max_stalls,
+        run_at=run_at,
+        created_at=now,
+        started_at=None,
+        finished_at=None,
+        result=None,
+        error=None,
+        timeout=job.timeout,
+        parent_id=job.parent_id,
+        on_child_failure=job.on_child_failure,
+        pending_children=0,
+        dedup_key=job.dedup_key,
+        workflow_id=job.workflow_id,
+        user_id=job.user_id,
+        progress=0.0,
+        lease_owner=None,
+        lease_expires_at=None,
+        lease_token=0,
+        schedule_id=job.schedule_id,
+    )
 
 
 def _find_duplicate(tx: _Tx, job: NewJob) -> JobRecord | None:
@@ -1044,13 +1083,16 @@ def _get_job(tx: _Tx, job_id: str) -> JobRecord | None:
     return _job_from_row(rows[0]) if rows else None
 
 
-def _finish_one(tx: _Tx, outcome: Outcome) -> JobRecord | None:
+def _finish_one(tx: _Tx, outcome: Outcome) -> bool:
+    """Apply one outcome; return False when its lease token no longer matches."""
+    if outcome.kind is OutcomeKind.COMPLETE and not outcome.stalled:
+        return _complete_one(tx, outcome)
     rows = tx.fetchall(
         "SELECT * FROM jobs WHERE id = ? AND state = 'active' AND lease_token = ?",
         (outcome.job_id, outcome.lease_token),
     )
     if not rows:
-        return None
+        return False
     record = _job_from_row(rows[0])
     if outcome.stalled:
         tx.execute("UPDATE jobs SET stalls = stalls + 1 WHERE id = ?", (record.id,))
@@ -1093,7 +1135,43 @@ def _finish_one(tx: _Tx, outcome: Outcome) -> JobRecord | None:
                 },
             )
         )
-    return record
+    return True
+
+
+def _complete_one(tx: _Tx, outcome: Outcome) -> bool:
+    """Complete an attempt in one statement: the common case, kept off the slow path."""
+    rows = tx.fetchall(
+        "UPDATE jobs SET state = 'completed', result = ?, error = NULL, finished_at = ?, "
+        "lease_owner = NULL, lease_expires_at = NULL "
+        "WHERE id = ? AND state = 'active' AND lease_token = ? "
+        "RETURNING id, queue, name, workflow_id, user_id, parent_id, on_child_failure, "
+        "started_at, attempts_made",
+        (_dumps(outcome.result), tx.now, outcome.job_id, outcome.lease_token),
+    )
+    if not rows:
+        return False
+    row = rows[0]
+    started_at = row["started_at"]
+    tx.emit(
+        NewEvent(
+            "job:completed",
+            {
+                "name": row["name"],
+                "attempt": row["attempts_made"],
+                "durationS": None if started_at is None else tx.now - started_at,
+            },
+            workflow_id=row["workflow_id"],
+            user_id=row["user_id"],
+            job_id=row["id"],
+            queue=row["queue"],
+        )
+    )
+    if row["parent_id"] is not None:
+        child = _ChildRef(
+            row["id"], row["name"], row["parent_id"], _POLICIES[row["on_child_failure"]]
+        )
+        _notify_parent(tx, child, JobState.COMPLETED, None)
+    return True
 
 
 def _set_final(tx: _Tx, record: JobRecord, state: JobState, *, error: str | None) -> None:
@@ -1113,7 +1191,16 @@ def _set_final(tx: _Tx, record: JobRecord, state: JobState, *, error: str | None
     tx.emit(_job_event(f"job:{state.value}", record, data))
 
 
-def _notify_parent(tx: _Tx, child: JobRecord, state: JobState, error: str | None) -> None:
+class _ChildRef(NamedTuple):
+    id: str
+    name: str
+    parent_id: str | None
+    on_child_failure: ChildFailurePolicy
+
+
+def _notify_parent(
+    tx: _Tx, child: JobRecord | _ChildRef, state: JobState, error: str | None
+) -> None:
     """Tell a child's parent that the child is done, applying the child's failure policy."""
     if child.parent_id is None:
         return
@@ -1166,17 +1253,29 @@ def _job_event(event_type: str, record: JobRecord, data: dict[str, Any]) -> NewE
 # -- rows to records ------------------------------------------------------------------------
 
 
+_STATES = {state.value: state for state in JobState}
+_POLICIES = {policy.value: policy for policy in ChildFailurePolicy}
+
+
+@functools.lru_cache(maxsize=256)
+def _backoff_from_text(text: str) -> dict[str, Any]:
+    # Most jobs share one of a few backoff settings; parse each text once. Callers only
+    # read the dict.
+    parsed: dict[str, Any] = json.loads(text) or {}
+    return parsed
+
+
 def _job_from_row(row: sqlite3.Row) -> JobRecord:
     return JobRecord(
         id=row["id"],
         queue=row["queue"],
         name=row["name"],
-        state=JobState(row["state"]),
+        state=_STATES[row["state"]],
         payload=_loads(row["payload"]),
         priority=row["priority"],
         attempts_made=row["attempts_made"],
         max_attempts=row["max_attempts"],
-        backoff=_loads(row["backoff"]) or {},
+        backoff=_backoff_from_text(row["backoff"]),
         stalls=row["stalls"],
         max_stalls=row["max_stalls"],
         run_at=row["run_at"],
@@ -1187,7 +1286,7 @@ def _job_from_row(row: sqlite3.Row) -> JobRecord:
         error=row["error"],
         timeout=row["timeout"],
         parent_id=row["parent_id"],
-        on_child_failure=ChildFailurePolicy(row["on_child_failure"]),
+        on_child_failure=_POLICIES[row["on_child_failure"]],
         pending_children=row["pending_children"],
         dedup_key=row["dedup_key"],
         workflow_id=row["workflow_id"],
