@@ -76,8 +76,8 @@ def estimate_remaining(
     """Estimate seconds until the run ends, from measured mean stage durations.
 
     Returns None while a stage the run still needs has no measured duration. The
-    estimate is the larger of two bounds: the slowest keyword's remaining chain, and the
-    busiest stage's queued work divided by its concurrency.
+    estimate is the larger of two bounds: the slowest keyword's remaining chain, and, for
+    each stage, its queued work divided by its concurrency plus the stages after it.
     """
     if keyword_count is None:
         return None
@@ -111,14 +111,17 @@ def estimate_remaining(
         chain = sum(means[stage] for stage in KEYWORD_STAGES)
         chain_by_keyword = dict.fromkeys(range(keyword_count), chain)
 
-    throughput_bound = max(
-        (
-            total / max(1, min(concurrency.get(stage, 1), keyword_count or 1))
-            for stage, total in remaining_by_stage.items()
-            if stage in KEYWORD_STAGES
-        ),
-        default=0.0,
-    )
+    # A stage that must still work through its queue finishes its last job no sooner
+    # than its queued work divided by its concurrency; that last keyword then still has
+    # every later stage to go through.
+    pipeline_bound = 0.0
+    for position, stage in enumerate(KEYWORD_STAGES):
+        total = remaining_by_stage.get(stage)
+        if total is None:
+            continue
+        parallel = max(1, min(concurrency.get(stage, 1), keyword_count or 1))
+        after = sum(means.get(later, 0.0) for later in KEYWORD_STAGES[position + 1 :])
+        pipeline_bound = max(pipeline_bound, total / parallel + after)
     chain_bound = max(chain_by_keyword.values(), default=0.0)
     tail = means.get("analytics", 0.0) if analytics_left else 0.0
-    return max(throughput_bound, chain_bound) + tail
+    return max(pipeline_bound, chain_bound) + tail

@@ -130,7 +130,7 @@ class RunTracker:
                 "progress": round(max(progress.overall, run.progress), 2),
                 "message": message,
                 "locale": options.locale,
-                "timeRemaining": None if remaining is None else round(remaining, 1),
+                "timeRemaining": None if remaining is None else round(remaining, 2),
                 "status": "running",
                 "keyword": keyword,
                 "keywordIndex": index,
