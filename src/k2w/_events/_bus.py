@@ -14,7 +14,7 @@ from __future__ import annotations
 import collections
 import inspect
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -241,7 +241,7 @@ class EventBus:
         workflow_id: str | None = None,
         types: Sequence[str] | None = None,
         follow: bool = True,
-    ) -> AsyncIterator[Event]:
+    ) -> AsyncGenerator[Event, None]:
         """Yield stored events with ``seq > after``, then live ones, with no gap or repeat.
 
         Pass the last ``seq`` a client saw as ``after`` to resume after a reconnect. If

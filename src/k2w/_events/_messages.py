@@ -20,6 +20,10 @@ MESSAGES: Mapping[str, Mapping[Locale, str]] = {
         "en": "Queued {count} keywords",
         "vi": "Đã xếp hàng {count} từ khóa",
     },
+    "run.queued.one": {
+        "en": "Queued 1 keyword",
+        "vi": "Đã xếp hàng 1 từ khóa",
+    },
     "stage.keywords": {
         "en": "Analysing keywords…",
         "vi": "Đang phân tích từ khóa…",
@@ -27,6 +31,10 @@ MESSAGES: Mapping[str, Mapping[Locale, str]] = {
     "stage.keywords.done": {
         "en": "Planned {count} articles",
         "vi": "Đã lên kế hoạch {count} bài viết",
+    },
+    "stage.keywords.done.one": {
+        "en": "Planned 1 article",
+        "vi": "Đã lên kế hoạch 1 bài viết",
     },
     "stage.content": {
         "en": "Generating content for '{keyword}'…",
@@ -116,9 +124,12 @@ STAGE_NAMES: Mapping[str, Mapping[Locale, str]] = {
 def localize(key: str, locale: str, **params: Any) -> str:
     """Return the message ``key`` in ``locale`` ("en" or "vi"), filled with ``params``.
 
-    A ``stage`` parameter is replaced by the stage's name in that language.
+    A ``stage`` parameter is replaced by the stage's name in that language. When
+    ``count`` is 1 and a ``<key>.one`` message exists, that singular form is used.
     """
     chosen: Locale = "vi" if locale == "vi" else "en"
+    if params.get("count") == 1 and f"{key}.one" in MESSAGES:
+        key = f"{key}.one"
     template = MESSAGES[key][chosen]
     stage = params.get("stage")
     if isinstance(stage, str) and stage in STAGE_NAMES:

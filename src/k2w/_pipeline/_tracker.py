@@ -84,13 +84,15 @@ class RunTracker:
             await self._update_run(run.id, [])
 
     async def _update_run(self, run_id: str, records: list[EventRecord]) -> None:
+        # Durations are kept even when the run already ended: the analytics job's own
+        # completion often arrives after the run was marked complete.
+        for record in records:
+            if record.type == "job:completed":
+                await self._record_duration(record)
         run = await self._store.get_run(run_id)
         if run is None or run.status in FINAL_RUN_STATUSES:
             return
         options = RunOptions.model_validate(run.options)
-        for record in records:
-            if record.type == "job:completed":
-                await self._record_duration(record)
 
         jobs = await self._store.list_jobs(workflow_id=run_id, limit=1_000_000)
         by_stage = {job.id: job for job in jobs}
@@ -139,6 +141,8 @@ class RunTracker:
                 ),
                 "keywords": {str(i): round(p, 2) for i, p in progress.per_keyword.items()},
             }
+            if record.type == "job:completed" and stage == "keywords":
+                data["plannedKeywords"] = _planned_keywords(by_stage.get(record.job_id or ""))
             events.append(
                 NewEvent("workflow:progress", data, workflow_id=run.id, user_id=run.user_id)
             )
@@ -230,6 +234,7 @@ class RunTracker:
             "total": total,
             "failed": int(totals.get("failed", 0)),
             "reportFiles": report.get("files", []),
+            "keywords": _all_done(report),
         }
         await self._store.update_run(
             run.id,
@@ -261,6 +266,7 @@ class RunTracker:
             "timeRemaining": 0.0,
             "status": status,
             "error": error,
+            "keywords": _all_done(report or {}),
         }
         event_type = "workflow:cancelled" if status == "cancelled" else "workflow:failed"
         await self._store.update_run(
@@ -300,6 +306,19 @@ class RunTracker:
             waiters.remove(waiter)
             if not waiters:
                 del self._run_waiters[run_id]
+
+
+def _planned_keywords(job: JobRecord | None) -> list[dict[str, Any]]:
+    """Return index, keyword and slug of every planned keyword, for labelling progress."""
+    result = job.result if job is not None and isinstance(job.result, dict) else {}
+    return [
+        {"index": plan["index"], "keyword": plan["keyword"], "slug": plan["slug"]}
+        for plan in result.get("plans", [])
+    ]
+
+
+def _all_done(report: dict[str, Any]) -> dict[str, float]:
+    return {str(entry["index"]): 100.0 for entry in report.get("keywords", [])}
 
 
 def _worth_telling(records: list[EventRecord]) -> list[EventRecord]:
