@@ -27,7 +27,7 @@ process, so serve the app with a single uvicorn worker.
 from __future__ import annotations
 
 import argparse
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import aclosing, asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -161,9 +161,8 @@ async def user_events(
         task_group.cancel_scope.cancel()
 
 
-async def _send_events(websocket: WebSocket, events: AsyncIterator[k2w.Event]) -> None:
-    # aclosing() ends the subscription as soon as sending stops. NOTE: the ignore is
-    # needed because k2w annotates stream() as AsyncIterator, not as an async generator.
+async def _send_events(websocket: WebSocket, events: AsyncGenerator[k2w.Event, None]) -> None:
+    # aclosing() ends the subscription as soon as sending stops.
     try:
         async with aclosing(events) as stream:
             async for event in stream:

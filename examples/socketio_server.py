@@ -95,8 +95,7 @@ class EventRelay:
         task_status.started()
 
         stream = k2w_app.events.stream(after=start, types=WORKFLOW_EVENTS)
-        # aclosing() ends the subscription as soon as the loop stops. NOTE: the ignore is
-        # needed because k2w annotates stream() as AsyncIterator, not as an async generator.
+        # aclosing() ends the subscription as soon as the loop stops.
         async with aclosing(stream) as events:
             async for event in events:
                 async with self._lock:

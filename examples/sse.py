@@ -98,8 +98,7 @@ async def user_events(request: Request) -> Response:
     async def messages() -> AsyncIterator[str]:
         yield f"retry: {RECONNECT_DELAY_MS}\n\n"
         stream = k2w_app.events.stream(user_id=user_id, after=after, types=event_types)
-        # aclosing() ends the subscription as soon as the loop stops. NOTE: the ignore is
-        # needed because k2w annotates stream() as AsyncIterator, not as an async generator.
+        # aclosing() ends the subscription as soon as the loop stops.
         async with aclosing(stream) as events:
             async for event in events:
                 yield _sse_message(event)

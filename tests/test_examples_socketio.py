@@ -120,8 +120,7 @@ async def wait_for_finished_keywords(k2w_app: k2w.K2W, run_id: str, count: int) 
     """Wait until a progress event of the run shows ``count`` keywords at 100%."""
     stream = k2w_app.events.stream(workflow_id=run_id, types=["workflow:progress"])
     with anyio.fail_after(30):
-        # aclosing() ends the subscription as soon as the loop stops. NOTE: the ignore is
-        # needed because k2w annotates stream() as AsyncIterator, not as an async generator.
+        # aclosing() ends the subscription as soon as the loop stops.
         async with aclosing(stream) as events:
             async for event in events:
                 finished = [p for p in event.data["keywords"].values() if p >= 100]
