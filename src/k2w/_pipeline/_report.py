@@ -140,8 +140,12 @@ def _stage_summary(stage: str, jobs: Sequence[JobRecord]) -> dict[str, Any]:
         for job in mine
         if job.state is JobState.COMPLETED and job.started_at and job.finished_at
     ]
+    usage = [piece for job in mine for piece in _usages(stage, job)]
     return {
         "jobs": len(mine),
+        "promptTokens": sum(int(piece.get("prompt_tokens", 0)) for piece in usage),
+        "completionTokens": sum(int(piece.get("completion_tokens", 0)) for piece in usage),
+        "costUsd": round(sum(float(piece.get("cost_usd", 0.0)) for piece in usage), 6),
         "completed": sum(1 for job in mine if job.state is JobState.COMPLETED),
         "failed": sum(1 for job in mine if job.state is JobState.FAILED),
         "cancelled": sum(1 for job in mine if job.state is JobState.CANCELLED),
@@ -212,7 +216,8 @@ def render_html(report: dict[str, Any]) -> str:
     stage_rows = "".join(
         f"<tr><td>{escape(stage)}</td><td>{s['completed']}/{s['jobs']}</td>"
         f"<td>{s['failed']}</td><td>{s['retries']}</td>"
-        f"<td>{s['meanDurationS'] if s['meanDurationS'] is not None else '—'}</td></tr>"
+        f"<td>{s['meanDurationS'] if s['meanDurationS'] is not None else '—'}</td>"
+        f"<td>{s['promptTokens'] + s['completionTokens']}</td><td>{s['costUsd']:.4f}</td></tr>"
         for stage, s in report["stages"].items()
     )
     return f"""<!doctype html>
@@ -237,7 +242,7 @@ ${totals["costUsd"]:.4f}, {totals["imagesSkipped"]} without a featured image.</p
 </table>
 <h2>Stages</h2>
 <table><tr><th>stage</th><th>completed</th><th>failed</th><th>retries</th>
-<th>mean duration (s)</th></tr>
+<th>mean duration (s)</th><th>tokens</th><th>cost (USD)</th></tr>
 {stage_rows}
 </table>
 </body></html>

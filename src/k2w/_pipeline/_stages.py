@@ -33,8 +33,10 @@ from .._text import (
     SeoPage,
     analyze_seo,
     detect_language,
+    html_to_text,
     keyword_key,
     make_slug,
+    normalize_text,
     sanitize_html,
 )
 from ._cache import RunCache
@@ -225,7 +227,8 @@ class Stages:
         request = ArticleRequest(
             keyword=plan.keyword, language=plan.language, slug=plan.slug, outline=plan.outline
         )
-        return await self.text.write_article(request, cache=RunCache(self.store, run_id))
+        article = await self.text.write_article(request, cache=RunCache(self.store, run_id))
+        return _sanitized(article)
 
     async def images_stage(self, job: Job) -> ImageResult:
         """Make the featured image; after the last failed attempt, go on without one."""
@@ -293,7 +296,9 @@ class Stages:
         result = TranslationResult()
         cache = RunCache(self.store, run_id)
         for position, language in enumerate(targets):
-            translated = await self.text.translate_article(article, language, cache=cache)
+            translated = _sanitized(
+                await self.text.translate_article(article, language, cache=cache)
+            )
             result.articles[language] = translated
             result.html[language] = sanitize_html(translated.html)
             await job.update_progress(100 * (position + 1) / len(targets), language=language)
@@ -353,6 +358,32 @@ class Stages:
         files = await write_report_files(self.out_dir / run_id, report)
         report["files"] = files
         return report
+
+
+def _sanitized(article: Article) -> Article:
+    """Return ``article`` safe to store and publish: HTML sanitised, plain fields plain.
+
+    Title, meta description and headings are plain text wherever they end up (front
+    matter, ``<title>``, WordPress fields, templates that may not escape them), so any
+    markup a model put in them is reduced to its visible text.
+    """
+    return article.model_copy(
+        update={
+            "title": _plain(article.title),
+            "meta_description": _plain(article.meta_description),
+            "intro_html": sanitize_html(article.intro_html),
+            "sections": [
+                section.model_copy(
+                    update={"heading": _plain(section.heading), "html": sanitize_html(section.html)}
+                )
+                for section in article.sections
+            ],
+        }
+    )
+
+
+def _plain(text: str) -> str:
+    return normalize_text(html_to_text(text))
 
 
 def _image(result: ImageResult) -> GeneratedImage | None:
