@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 from collections.abc import AsyncIterator, Iterable, Sequence
@@ -13,7 +14,7 @@ import anyio
 
 from ._clock import Clock, SystemClock
 from ._config import K2WConfig
-from ._errors import ConfigurationError, NotFoundError
+from ._errors import ConfigurationError, NotFoundError, StoreError, UsageError
 from ._events import EventBus
 from ._pipeline._models import STAGES, Stage, queue_name
 from ._pipeline._run import (
@@ -72,6 +73,7 @@ class K2W:
         self._tracker = tracker
         self._pipeline = pipeline
         self._stage_settings = stage_settings
+        self._background: tuple[asyncio.Task[None], asyncio.Event] | None = None
 
     def __repr__(self) -> str:
         return f"<K2W {self._store.path!r}>"
@@ -105,10 +107,12 @@ class K2W:
 
             # The store's writer runs in a task group of its own that outlives the workers:
             # a worker that is cancelled at shutdown still hands its job back through it.
-            store_tasks = await stack.enter_async_context(anyio.create_task_group())
             store = SQLiteStore(str(path), clock=clock, synchronous=config.synchronous)
-            await store.start(store_tasks)
+            await store.connect()
             stack.push_async_callback(store.aclose)
+            store_tasks = await stack.enter_async_context(anyio.create_task_group())
+            await store.start(store_tasks)
+            stack.push_async_callback(store.stop_writer)
 
             task_group = await stack.enter_async_context(anyio.create_task_group())
             stack.callback(task_group.cancel_scope.cancel)
@@ -124,6 +128,67 @@ class K2W:
             logger.info("k2w opened %s", path)
             yield app
             logger.info("k2w closing %s", path)
+
+    @classmethod
+    async def start(
+        cls,
+        path: str | Path = "k2w.db",
+        *,
+        config: K2WConfig | None = None,
+        clock: Clock | None = None,
+        text: TextGenerator | None = None,
+        images: ImageGenerator | None = None,
+        publisher: Publisher | None = None,
+    ) -> K2W:
+        """Open an app that stays open until :meth:`aclose`, for notebooks and REPLs.
+
+        A notebook cell cannot hold an ``async with`` block open for the next cell, so
+        this runs :meth:`open` in a background task of the running asyncio loop. Prefer
+        :meth:`open` everywhere else: its workers live in the caller's task group.
+
+        Example (top-level await in Jupyter)::
+
+            app = await k2w.K2W.start("k2w.db")
+            run = await app.submit(["máy lọc không khí"])
+            ...
+            await app.aclose()
+        """
+        require_asyncio("K2W.start()")
+        opened: list[K2W] = []
+        ready = asyncio.Event()
+        stop = asyncio.Event()
+
+        async def hold_open() -> None:
+            try:
+                async with cls.open(
+                    path, config=config, clock=clock, text=text, images=images, publisher=publisher
+                ) as app:
+                    opened.append(app)
+                    ready.set()
+                    await stop.wait()
+            finally:
+                ready.set()
+
+        task = asyncio.get_running_loop().create_task(hold_open(), name=f"k2w {path}")
+        await ready.wait()
+        if not opened:
+            await task  # re-raises why the app could not open
+            raise StoreError(f"K2W.start() could not open {path!r}")
+        app = opened[0]
+        app._background = (task, stop)
+        return app
+
+    async def aclose(self) -> None:
+        """Close an app made by :meth:`start`; waits for workers to stop."""
+        if self._background is None:
+            raise UsageError(
+                "aclose() closes apps made by K2W.start(); an app from K2W.open() closes "
+                "when its async with block ends"
+            )
+        task, stop = self._background
+        self._background = None
+        stop.set()
+        await task
 
     @classmethod
     def _wire(

@@ -129,26 +129,37 @@ class SQLiteStore:
 
     # -- life cycle ---------------------------------------------------------------------
 
-    async def start(self, task_group: TaskGroup) -> None:
-        """Connect, migrate the schema and start the writer task in ``task_group``."""
+    async def connect(self) -> None:
+        """Open both connections and migrate the schema; StoreError if that fails."""
         try:
             self._writer = await self._connect()
             await self._migrate(self._writer)
             self._reader = self._writer if self._in_memory else await self._connect()
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, StoreError) as exc:
             await self._close_connections()
+            if isinstance(exc, StoreError):
+                raise
             raise StoreError(f"cannot open the database {self.path!r}: {exc}") from exc
+
+    async def start(self, task_group: TaskGroup) -> None:
+        """Connect (unless :meth:`connect` was called) and start the writer task."""
+        if self._writer is None:
+            await self.connect()
         send, receive = anyio.create_memory_object_stream[_WriteRequest](math.inf)
         self._send = send
         task_group.start_soon(self._writer_loop, receive)
 
-    async def aclose(self) -> None:
-        """Finish pending writes, then close both connections."""
+    async def stop_writer(self) -> None:
+        """Finish pending writes and end the writer task; later writes raise StoreError."""
         if self._send is not None:
             await self._send.aclose()
             self._send = None
             with anyio.CancelScope(shield=True):
                 await self._drained.wait()
+
+    async def aclose(self) -> None:
+        """Finish pending writes, then close both connections."""
+        await self.stop_writer()
         await self._close_connections()
 
     async def _close_connections(self) -> None:
