@@ -101,6 +101,7 @@ class K2W:
         require_asyncio("K2W.open()")
         config = config or K2WConfig.from_env()
         clock = clock or SystemClock()
+        body_error: Exception | None = None
         async with AsyncExitStack() as stack:
             providers = _Providers(config, text=text, images=images, publisher=publisher)
             stack.push_async_callback(providers.aclose)
@@ -126,8 +127,15 @@ class K2W:
             task_group.start_soon(app._tracker.run)
             task_group.start_soon(app._prune_events_periodically)
             logger.info("k2w opened %s", path)
-            yield app
+            try:
+                yield app
+            except Exception as exc:
+                # Re-raised below, after the task groups closed, so the caller gets its
+                # own exception rather than one wrapped in an exception group.
+                body_error = exc
             logger.info("k2w closing %s", path)
+        if body_error is not None:
+            raise body_error
 
     @classmethod
     async def start(

@@ -28,8 +28,6 @@ from ._pipeline._run import Run
 
 __all__ = ["main"]
 
-_FINAL = ("completed", "failed", "cancelled")
-
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the process exit code."""
@@ -39,7 +37,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    console = Console(stderr=False, highlight=False)
+    # soft_wrap keeps paths and run ids on one line when the output is not a terminal.
+    console = Console(stderr=False, highlight=False, soft_wrap=True)
     try:
         code: int = anyio.run(_dispatch, args, console, backend="asyncio")
     except K2WError as exc:
@@ -137,6 +136,8 @@ async def _run(args: argparse.Namespace, console: Console) -> int:
     )
 
     async with K2W.open(args.db, config=config) as app:
+        # Events after this seq include the end of every run found or submitted below.
+        start_seq = await app.events.last_seq()
         unfinished = await app.list_runs(statuses=("queued", "running"), limit=1000)
         if unfinished:
             console.print(localize("cli.resuming", locale, count=len(unfinished)))
@@ -155,7 +156,7 @@ async def _run(args: argparse.Namespace, console: Console) -> int:
         if not runs:
             console.print("nothing to do: give keywords or --file, or see `k2w status`")
             return 0
-        results = await _follow(app, runs, console, locale, timeout=args.timeout)
+        results = await _follow(app, runs, console, locale, after=start_seq, timeout=args.timeout)
 
     failed = 0
     for run in results:
@@ -169,7 +170,7 @@ async def _run(args: argparse.Namespace, console: Console) -> int:
 
 
 async def _follow(
-    app: K2W, runs: list[Run], console: Console, locale: str, *, timeout: float
+    app: K2W, runs: list[Run], console: Console, locale: str, *, after: int, timeout: float
 ) -> list[Run]:
     """Show progress bars for ``runs`` until all are final; return their final snapshots."""
     pending = {run.id for run in runs}
@@ -227,23 +228,16 @@ async def _follow(
                     "workflow:failed",
                     "workflow:cancelled",
                 ),
-                after=await app.events.last_seq(),
+                after=after,
             ):
                 if event.workflow_id not in pending:
                     continue
                 show(event)
                 if event.type != "workflow:progress":
                     pending.discard(event.workflow_id or "")
-                if not pending or await _all_final(app, pending):
+                if not pending:
                     break
     return [await app.get_run(run.id) for run in runs]
-
-
-async def _all_final(app: K2W, run_ids: set[str]) -> bool:
-    for run_id in run_ids:
-        if (await app.get_run(run_id)).status not in _FINAL:
-            return False
-    return True
 
 
 # -- k2w status and k2w report -------------------------------------------------------------
@@ -264,10 +258,15 @@ async def _status(args: argparse.Namespace, console: Console) -> int:
             console.print(table)
             return 0
         run = await app.get_run(args.run_id)
-        table = Table("job", "stage", "state", "attempts", "error", title=f"run {run.id}")
+        table = Table("keyword", "stage", "state", "attempts", "error", title=f"run {run.id}")
         for job in await app.run_jobs(run.id):
+            plan = job.payload.get("plan") if isinstance(job.payload, dict) else None
             table.add_row(
-                job.id, job.name, job.state.value, str(job.attempts_made), job.error or ""
+                plan["keyword"] if plan else "—",
+                job.name,
+                job.state.value,
+                str(job.attempts_made),
+                job.error or "",
             )
         console.print(f"{run.id}: {run.status}, {run.progress:.0f}%")
         console.print(table)

@@ -110,8 +110,8 @@ class Engine:
                 for waiter in self._waiters.pop(record.job_id, ()):
                     waiter.set()
                 if record.type == "job:cancelled":
-                    # A flow cancels the siblings of a failed child, or the children of a
-                    # cancelled parent, inside the store: their handlers must stop too.
+                    # The store cancels the siblings of a failed child and the children of
+                    # a cancelled parent, so their running handlers must stop here too.
                     self._cancel_running(record.job_id)
             if record.type == "job:active":
                 self._reaper_wakeup.set()
@@ -171,8 +171,8 @@ class Engine:
             delay = retry_delay(self, self.queue(record.queue), record, None)
         except Exception:
             # Start-up recovery runs before the caller can register a custom backoff
-            # strategy, and a strategy may raise: the job is retried at once rather than
-            # stopping the app.
+            # strategy, and a strategy may raise. Retrying the job at once keeps the app
+            # running.
             logger.exception(
                 "computing the backoff of stalled job %s failed; retrying it at once", record.id
             )
