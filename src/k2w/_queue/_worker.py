@@ -122,18 +122,29 @@ class Worker:
         return claimed
 
     async def _next_deadline(self) -> float | None:
+        """Return when to look for work again if nothing wakes the dispatcher first.
+
+        A due job counts only while a claim could start it: with every slot busy a
+        finishing job wakes the dispatcher, a rate limit has its own deadline, and
+        ``resume()`` wakes a paused queue. Counting it otherwise would spin.
+        """
         settings = self._queue.settings
+        now = self._clock.now()
         deadlines = []
-        if self._limited_until > self._clock.now():
+        blocked = len(self._running) >= settings.concurrency
+        if self._limited_until > now:
             deadlines.append(self._limited_until)
+            blocked = True
         limit = settings.rate_limit
         if limit is not None and self._starts and len(self._starts) >= limit.max_jobs:
             deadlines.append(self._starts[0] + limit.per_seconds)
-        if settings.priority_aging_s is not None:
-            deadlines.append(self._last_aging + settings.priority_aging_s)
-        due = await self._store.next_due(self._queue.name)
-        if due is not None:
-            deadlines.append(due)
+            blocked = True
+        if not blocked and not await self._store.is_paused(self._queue.name):
+            if settings.priority_aging_s is not None:
+                deadlines.append(self._last_aging + settings.priority_aging_s)
+            due = await self._store.next_due(self._queue.name)
+            if due is not None:
+                deadlines.append(due)
         return min(deadlines) if deadlines else None
 
     # -- running one job ----------------------------------------------------------------
@@ -230,7 +241,18 @@ class Worker:
         if isinstance(error, UnrecoverableError) or record.attempts_made >= record.max_attempts:
             logger.info("job %s failed: %s", record.id, message)
             return Outcome(record.id, record.lease_token, OutcomeKind.FAIL, error=message)
-        delay = retry_delay(self._engine, self._queue, record, error)
+        try:
+            delay = retry_delay(self._engine, self._queue, record, error)
+        except Exception as exc:
+            # A backoff that cannot be computed (an unregistered custom strategy, or one
+            # that raises) must not stop the worker; the job fails and says why.
+            logger.exception("computing the backoff of job %s failed", record.id)
+            return Outcome(
+                record.id,
+                record.lease_token,
+                OutcomeKind.FAIL,
+                error=f"{message}; then computing its backoff failed: {exc}",
+            )
         logger.info(
             "job %s attempt %d failed (%s); retrying in %.2f s",
             record.id,

@@ -131,5 +131,15 @@ CREATE TABLE workers (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1,)
+# Event numbers come from a counter rather than MAX(seq), so pruning every event never
+# makes a seq repeat.
+_V2 = """
+CREATE TABLE counters (
+    name TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+INSERT INTO counters (name, value) SELECT 'event_seq', COALESCE(MAX(seq), 0) FROM events;
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2)
 SCHEMA_VERSION = len(MIGRATIONS)

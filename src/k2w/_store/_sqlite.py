@@ -31,7 +31,7 @@ from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from .._clock import Clock
-from .._errors import StoreError
+from .._errors import InvalidInputError, StoreError
 from ._records import (
     ChildFailurePolicy,
     EventRecord,
@@ -464,6 +464,23 @@ class SQLiteStore:
         """Move a failed or cancelled job back to waiting with a fresh attempt budget."""
 
         def op(tx: _Tx) -> JobRecord | None:
+            current = _get_job(tx, job_id)
+            if current is not None and current.dedup_key is not None:
+                holder = _find_duplicate(
+                    tx,
+                    NewJob(
+                        id="",
+                        queue=current.queue,
+                        name="",
+                        payload=None,
+                        dedup_key=current.dedup_key,
+                    ),
+                )
+                if holder is not None:
+                    raise InvalidInputError(
+                        f"job {job_id} cannot be retried: job {holder.id} is pending with the "
+                        f"same dedup_key {current.dedup_key!r}; wait for it or cancel it first"
+                    )
             count = tx.execute(
                 "UPDATE jobs SET state = 'waiting', attempts_made = 0, stalls = 0, "
                 "error = NULL, finished_at = NULL, run_at = ? "
@@ -652,10 +669,7 @@ class SQLiteStore:
         """
 
         def op(tx: _Tx) -> ScheduleRecord:
-            tx.execute(
-                "DELETE FROM jobs WHERE schedule_id = ? AND state IN ('waiting', 'delayed')",
-                (schedule.id,),
-            )
+            _remove_pending_occurrences(tx, schedule.id, "the schedule was replaced")
             tx.execute(
                 "INSERT INTO schedules (id, queue, name, payload, every, cron, timezone, "
                 "next_run_at, options, last_job_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -686,10 +700,7 @@ class SQLiteStore:
         """Delete a schedule and its pending occurrence; False if there was none."""
 
         def op(tx: _Tx) -> bool:
-            tx.execute(
-                "DELETE FROM jobs WHERE schedule_id = ? AND state IN ('waiting', 'delayed')",
-                (schedule_id,),
-            )
+            _remove_pending_occurrences(tx, schedule_id, "the schedule was removed")
             return bool(tx.execute("DELETE FROM schedules WHERE id = ?", (schedule_id,)))
 
         return await self.write(op)
@@ -930,8 +941,12 @@ def _try_transaction(
 def _insert_events(tx: _Tx) -> list[EventRecord]:
     if not tx.events:
         return []
-    rows = tx.fetchall("SELECT COALESCE(MAX(seq), 0) FROM events")
-    seq = int(rows[0][0])
+    # The counter outlives pruning, so a seq is never handed out twice.
+    rows = tx.fetchall(
+        "UPDATE counters SET value = value + ? WHERE name = 'event_seq' RETURNING value",
+        (len(tx.events),),
+    )
+    seq = int(rows[0][0]) - len(tx.events)
     records = []
     for event in tx.events:
         seq += 1
@@ -959,6 +974,23 @@ def _insert_events(tx: _Tx) -> list[EventRecord]:
 
 
 # -- helpers that run inside a write transaction ----------------------------------------------
+
+
+def _remove_pending_occurrences(tx: _Tx, schedule_id: str, reason: str) -> None:
+    rows = tx.fetchall(
+        "DELETE FROM jobs WHERE schedule_id = ? AND state IN ('waiting', 'delayed') "
+        "RETURNING id, queue, name",
+        (schedule_id,),
+    )
+    for row in rows:
+        tx.emit(
+            NewEvent(
+                "job:removed",
+                {"name": row["name"], "reason": reason},
+                job_id=row["id"],
+                queue=row["queue"],
+            )
+        )
 
 
 def _insert_run(tx: _Tx, run: RunRecord) -> None:
