@@ -292,7 +292,8 @@ class Worker:
             )
             return
         self._finished_since_retention += len(batch)
-        if self._finished_since_retention >= _RETENTION_EVERY:
+        idle = not self._running and not self._outcomes
+        if idle or self._finished_since_retention >= _RETENTION_EVERY:
             await self._apply_retention()
 
     async def _apply_retention(self) -> None:

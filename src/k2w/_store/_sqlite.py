@@ -321,14 +321,26 @@ class SQLiteStore:
         """Move up to ``limit`` waiting jobs of ``queue`` to active, best priority first."""
 
         def op(tx: _Tx) -> list[JobRecord]:
+            promoted = tx.fetchall(
+                "UPDATE jobs SET state = 'waiting' "
+                "WHERE state = 'delayed' AND queue = ? AND run_at <= ? "
+                "RETURNING id, queue, name, workflow_id, user_id",
+                (queue, tx.now),
+            )
+            for row in promoted:
+                tx.emit(
+                    NewEvent(
+                        "job:waiting",
+                        {"name": row["name"], "due": True},
+                        workflow_id=row["workflow_id"],
+                        user_id=row["user_id"],
+                        job_id=row["id"],
+                        queue=row["queue"],
+                    )
+                )
             paused = tx.fetchall("SELECT paused FROM queues WHERE name = ?", (queue,))
             if paused and paused[0][0]:
                 return []
-            tx.execute(
-                "UPDATE jobs SET state = 'waiting' "
-                "WHERE state = 'delayed' AND queue = ? AND run_at <= ?",
-                (queue, tx.now),
-            )
             rows = tx.fetchall(
                 "UPDATE jobs SET state = 'active', attempts_made = attempts_made + 1, "
                 "started_at = ?, lease_owner = ?, lease_expires_at = ?, "
@@ -1052,7 +1064,7 @@ def _insert_job_tree(tx: _Tx, job: NewJob) -> tuple[JobRecord, bool]:
     if not inserted:
         existing = _find_duplicate(tx, job)
         assert existing is not None, f"job {job.id} was neither inserted nor found"
-        tx.emit(_job_event("job:deduplicated", existing, {"duplicateOf": job.id}))
+        tx.emit(_job_event("job:deduplicated", existing, {"deduplicatedJobId": job.id}))
         return existing, False
     record = _new_record(job, state, json.loads(payload), run_at, tx.now)
     event_type = "job:delayed" if state is JobState.DELAYED else "job:added"

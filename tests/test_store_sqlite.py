@@ -1,0 +1,241 @@
+"""The SQLite store: schema versioning, WAL, write transactions and group commit."""
+
+from __future__ import annotations
+
+import gc
+import sqlite3
+import warnings
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, closing
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+import k2w
+from k2w._store import SCHEMA_VERSION, NewEvent, SQLiteStore
+from k2w._store._sqlite import _Tx
+from support.engine import GUARD_S, TrackingClock, open_app
+
+pytest_plugins = ("support.engine",)
+
+
+@asynccontextmanager
+async def open_store(db: Path, clock: TrackingClock) -> AsyncIterator[SQLiteStore]:
+    async with anyio.create_task_group() as task_group:
+        store = SQLiteStore(str(db), clock=clock)
+        await store.start(task_group)
+        try:
+            yield store
+        finally:
+            await store.aclose()
+
+
+def pragma(db: Path, name: str) -> Any:
+    with closing(sqlite3.connect(db)) as conn:
+        return conn.execute(f"PRAGMA {name}").fetchone()[0]
+
+
+def make_database(db: Path, user_version: int) -> None:
+    with closing(sqlite3.connect(db)) as conn:
+        conn.execute(f"PRAGMA user_version = {user_version}")
+
+
+# -- schema -----------------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_schema_version_in_user_version(db_path: Path, clock: TrackingClock) -> None:
+    async with open_store(db_path, clock):
+        pass
+
+    assert pragma(db_path, "user_version") == SCHEMA_VERSION
+
+
+@pytest.mark.anyio
+async def test_schema_reopen_keeps_data(db_path: Path, clock: TrackingClock) -> None:
+    async with open_app(db_path, clock) as app:
+        job = await app.queue("idle").add("task", {"kept": True})
+
+    async with open_app(db_path, clock) as app:
+        reopened = await app.queue("idle").get_job(job.id)
+
+    assert reopened.payload == {"kept": True}
+    assert pragma(db_path, "user_version") == SCHEMA_VERSION
+
+
+@pytest.mark.anyio
+async def test_schema_newer_version_rejected(db_path: Path, clock: TrackingClock) -> None:
+    make_database(db_path, SCHEMA_VERSION + 1)
+
+    with pytest.raises(k2w.StoreError) as caught:
+        async with open_app(db_path, clock):
+            pass
+
+    assert f"has schema version {SCHEMA_VERSION + 1}" in str(caught.value)
+    assert "upgrade k2w" in str(caught.value)
+    assert pragma(db_path, "user_version") == SCHEMA_VERSION + 1
+
+
+@pytest.mark.anyio
+async def test_schema_rejected_store_closes(db_path: Path, clock: TrackingClock) -> None:
+    make_database(db_path, SCHEMA_VERSION + 1)
+    store = SQLiteStore(str(db_path), clock=clock)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(k2w.StoreError) as rejected:
+            await store.connect()
+        # aiosqlite warns when a connection that was never closed is collected.
+        del rejected, store
+        gc.collect()
+
+    assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
+@pytest.mark.anyio
+async def test_wal_mode_enabled(db_path: Path, clock: TrackingClock) -> None:
+    async with open_store(db_path, clock):
+        mode = pragma(db_path, "journal_mode")
+
+    assert mode == "wal"
+
+
+@pytest.mark.anyio
+async def test_store_closed_rejects_writes(db_path: Path, clock: TrackingClock) -> None:
+    async with open_store(db_path, clock) as store:
+        pass
+
+    with pytest.raises(k2w.StoreError, match="closed"):
+        await store.append_log("job", "line")
+
+
+# -- write transactions -----------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_write_uses_begin_immediate(db_path: Path, clock: TrackingClock) -> None:
+    statements: list[str] = []
+    async with open_store(db_path, clock) as store:
+        writer = store._writer
+        assert writer is not None
+        await writer.set_trace_callback(statements.append)
+        await store.append_log("job", "line")
+        await writer.set_trace_callback(None)  # type: ignore[arg-type]
+
+    assert statements[0] == "BEGIN IMMEDIATE"
+    assert statements[-1] == "COMMIT"
+
+
+@pytest.mark.anyio
+async def test_write_waits_for_other_writer(db_path: Path, clock: TrackingClock) -> None:
+    async with open_app(db_path, clock) as app:
+        queue = app.queue("idle")
+        added: list[k2w.Job] = []
+        with closing(sqlite3.connect(db_path, isolation_level=None)) as holder:
+            holder.execute("BEGIN IMMEDIATE")
+            holder.execute("INSERT INTO queues (name, paused) VALUES ('held', 0)")
+
+            async with anyio.create_task_group() as task_group:
+
+                async def add() -> None:
+                    added.append(await queue.add("task", job_id="after-lock"))
+
+                task_group.start_soon(add)
+                # In WAL mode reads go on while another connection holds the write lock.
+                # They give the app's writer thread time to reach the lock and wait.
+                for _ in range(20):
+                    await queue.list_jobs()
+                added_while_locked = list(added)
+                listed_while_locked = await queue.list_jobs()
+                holder.execute("COMMIT")
+
+        with anyio.fail_after(GUARD_S):
+            stored = await queue.get_job("after-lock")
+
+    assert added_while_locked == []
+    assert listed_while_locked == []
+    assert stored.state is k2w.JobState.WAITING
+
+
+def insert_log(line: str) -> Callable[[_Tx], int]:
+    def op(tx: _Tx) -> int:
+        tx.emit(NewEvent("test:logged", {"line": line}))
+        return tx.execute(
+            "INSERT INTO job_logs (job_id, ts, line) VALUES ('job', ?, ?)", (tx.now, line)
+        )
+
+    return op
+
+
+def broken_insert(tx: _Tx) -> int:
+    tx.emit(NewEvent("test:broken", {}))
+    return tx.execute("INSERT INTO jobs (id) VALUES ('incomplete')")
+
+
+def raising_op(tx: _Tx) -> int:
+    raise ValueError("a bug in a write request")
+
+
+@pytest.mark.anyio
+async def test_failing_request_spares_group(db_path: Path, clock: TrackingClock) -> None:
+    results: dict[str, Any] = {}
+    ops: dict[str, Callable[[_Tx], int]] = {
+        "first": insert_log("first"),
+        "broken": broken_insert,
+        "raising": raising_op,
+        "last": insert_log("last"),
+    }
+    async with open_store(db_path, clock) as store:
+        published: list[str] = []
+        store.on_commit = lambda records: published.extend(r.type for r in records)
+
+        async def run(name: str) -> None:
+            try:
+                results[name] = await store.write(ops[name])
+            except Exception as exc:
+                results[name] = exc
+
+        # Started together, the requests reach the writer task as one group.
+        async with anyio.create_task_group() as task_group:
+            for name in ops:
+                task_group.start_soon(run, name)
+        logs = await store.get_logs("job")
+        stored_events = await store.read_events()
+
+    assert results["first"] == 1
+    assert results["last"] == 1
+    assert isinstance(results["broken"], k2w.StoreError)
+    assert "NOT NULL constraint failed" in str(results["broken"])
+    assert isinstance(results["raising"], ValueError)
+    assert [line for _, line in logs] == ["first", "last"]
+    assert [event.type for event in stored_events] == ["test:logged", "test:logged"]
+    assert published == ["test:logged", "test:logged"]
+
+
+@pytest.mark.anyio
+async def test_write_error_is_store_error(db_path: Path, clock: TrackingClock) -> None:
+    async with open_store(db_path, clock) as store:
+        with pytest.raises(k2w.StoreError, match="a database write failed"):
+            await store.write(broken_insert)
+
+
+# -- the asyncio requirement --------------------------------------------------------------------
+
+
+def test_open_under_trio_raises(tmp_path: Path) -> None:
+    pytest.importorskip("trio")
+    db = tmp_path / "k2w.db"
+
+    async def main() -> None:
+        async with k2w.K2W.open(db, config=k2w.K2WConfig(out_dir=tmp_path)):
+            pass
+
+    with pytest.raises(k2w.UnsupportedBackendError) as caught:
+        anyio.run(main, backend="trio")
+
+    assert "needs an asyncio event loop" in str(caught.value)
+    assert "anyio.run(main, backend='asyncio')" in str(caught.value)
+    assert isinstance(caught.value, k2w.UsageError)
+    assert not db.exists()
