@@ -260,7 +260,7 @@ def test_killed_process_resumes_without_repeating_stages(tmp_path: Path) -> None
         child = _start_child(db, out, server.base_url, *keywords)
         assert server.holding.wait(timeout=60), "the child never reached the second article"
         child.send_signal(signal.SIGKILL)
-        child.wait(timeout=30)
+        child.communicate(timeout=30)
         server.hold_chat_after(10_000)
         server.release()
 
