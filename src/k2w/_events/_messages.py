@@ -1,6 +1,6 @@
 """The catalogue of user-facing messages, in English and Vietnamese.
 
-Every message a person sees in a progress bar, the CLI or a report comes from here, so a
+Every message shown to a person in a progress bar, the CLI or a report comes from here, so a
 front end can show either language (or translate the key itself). Placeholders use
 ``str.format`` names.
 """

@@ -112,8 +112,8 @@ def estimate_remaining(
         chain_by_keyword = dict.fromkeys(range(keyword_count), chain)
 
     # A stage that must still work through its queue finishes its last job no sooner
-    # than its queued work divided by its concurrency; that last keyword then still has
-    # every later stage to go through.
+    # than its queued work divided by its concurrency. That last keyword then still goes
+    # through every later stage.
     pipeline_bound = 0.0
     for position, stage in enumerate(KEYWORD_STAGES):
         total = remaining_by_stage.get(stage)

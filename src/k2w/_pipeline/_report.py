@@ -1,6 +1,6 @@
 """The run report: per keyword and per stage, built from the jobs' stored results.
 
-``report.json`` holds the data; ``report.html`` is a self-contained page (inline CSS and
+``report.json`` contains the data, and ``report.html`` is a self-contained page (inline CSS and
 SVG, no network assets) with a timeline of every keyword's stages.
 """
 

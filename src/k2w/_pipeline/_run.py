@@ -123,7 +123,7 @@ class Run:
 
 
 class PipelineHandle:
-    """What a :class:`Run` needs from the pipeline."""
+    """The pipeline services that a :class:`Run` handle calls."""
 
     def __init__(self, engine: Engine, store: SQLiteStore, tracker: RunTracker) -> None:
         self.engine = engine

@@ -195,8 +195,8 @@ class Stages:
                     priority=options.priority,
                     workflow_id=run_id,
                     user_id=user_id,
-                    # A failed stage stops its own keyword's chain; the last link tells
-                    # analytics to go on, so other keywords' work is never lost.
+                    # A failed stage stops its own keyword's chain. The last link lets
+                    # analytics go on, so other keywords' work is never lost.
                     on_failure=(
                         ChildFailurePolicy.IGNORE
                         if stage == "publishing"

@@ -17,7 +17,7 @@ __all__ = ["ChildResult", "Job"]
 
 @dataclass(frozen=True, slots=True)
 class ChildResult:
-    """How a child job of a flow ended, as its parent reads it."""
+    """The outcome of a child job of a flow, as its parent reads it."""
 
     id: str
     name: str

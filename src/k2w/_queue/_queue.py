@@ -42,7 +42,7 @@ DEFAULT_PRIORITY = 100
 
 @dataclass(slots=True)
 class QueueSettings:
-    """How a queue's worker runs its jobs.
+    """Settings of the worker that runs a queue's jobs.
 
     ``concurrency``: jobs running at once in this process. ``rate_limit``: at most N
     job starts per window. ``lease_s``: how long a claimed job is held before it counts
@@ -208,7 +208,7 @@ class Queue:
         return Job(self, record)
 
     async def add_bulk(self, jobs: Sequence[dict[str, Any]]) -> list[Job]:
-        """Add many jobs in one transaction; each dict holds :meth:`add`'s arguments."""
+        """Add many jobs in one transaction; each dict contains :meth:`add`'s arguments."""
         specs = []
         for index, options in enumerate(jobs):
             options = dict(options)
@@ -302,9 +302,9 @@ class Queue:
         """Create or replace a repeatable job: every ``every`` seconds or on ``cron``.
 
         ``cron`` is a five-field cron expression read in ``timezone`` (an IANA name such
-        as "Asia/Ho_Chi_Minh"). A schedule has exactly one pending occurrence at a time;
-        after downtime, missed occurrences are not run one by one: the next one runs
-        once and the schedule continues from the current time.
+        as "Asia/Ho_Chi_Minh"). A schedule has exactly one pending occurrence at a time.
+        After downtime, missed occurrences are not run one by one. The next one runs
+        once, and the schedule continues from the current time.
         """
         if (every is None) == (cron is None):
             raise InvalidInputError("give exactly one of every= (seconds) or cron= (expression)")

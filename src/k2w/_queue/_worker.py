@@ -1,8 +1,8 @@
 """The worker that serves one queue in this process.
 
 The dispatcher claims as many jobs as there are free slots (and rate-limit tokens) in
-one transaction, starts a task per job, and sleeps until something changes: a job is
-added or becomes due, a slot frees up, the rate-limit window moves. It never polls on
+one transaction and starts a task per job. Then it sleeps until something changes: a job
+is added or becomes due, a slot frees up, or the rate-limit window moves. It never polls on
 the happy path: adds in this process wake it directly.
 """
 
@@ -245,7 +245,7 @@ class Worker:
             delay = retry_delay(self._engine, self._queue, record, error)
         except Exception as exc:
             # A backoff that cannot be computed (an unregistered custom strategy, or one
-            # that raises) must not stop the worker; the job fails and says why.
+            # that raises) must not stop the worker. The job fails with the reason instead.
             logger.exception("computing the backoff of job %s failed", record.id)
             return Outcome(
                 record.id,

@@ -101,8 +101,8 @@ class _WriteRequest:
 class SQLiteStore:
     """A store on one SQLite file (or ``":memory:"``).
 
-    Open it with :meth:`open` as an async context manager; it runs its writer task in
-    the caller's task group for as long as the context is open.
+    Call :meth:`connect`, then :meth:`start` with a task group for the writer task;
+    :meth:`aclose` finishes pending writes and closes the connections.
     """
 
     def __init__(
@@ -255,7 +255,7 @@ class SQLiteStore:
         """Run ``batch`` in one transaction (on the database thread); return its events.
 
         If the group fails, it is rolled back and each request runs in a transaction of
-        its own, so only the failing request sees the error.
+        its own, so the error reaches only the request that caused it.
         """
         events = _try_transaction(conn, batch, now)
         if events is not None:
@@ -1428,8 +1428,8 @@ def _owner_is_dead(owner: str | None) -> bool:
         return False
     pid = int(pid_text)
     if pid == os.getpid():
-        # A store object of this very process: only dead if it is not this store, which the
-        # caller already excluded; treat other stores of a live process as alive.
+        # Another store of this very process owns the job. The process is alive, so the
+        # owner is too.
         return False
     try:
         os.kill(pid, 0)
