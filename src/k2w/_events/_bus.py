@@ -41,6 +41,13 @@ class _Filter:
     workflow_id: str | None
     types: frozenset[str] | None
 
+    def matches_record(self, record: EventRecord) -> bool:
+        if self.user_id is not None and record.user_id != self.user_id:
+            return False
+        if self.workflow_id is not None and record.workflow_id != self.workflow_id:
+            return False
+        return self.types is None or record.type in self.types
+
     def matches(self, event: Event) -> bool:
         if event.type == LAGGED:
             return True
@@ -177,9 +184,14 @@ class EventBus:
             listener(records)
         if not self._subscriptions:
             return
+        subscriptions = tuple(self._subscriptions)
         for record in records:
-            event = Event.from_record(record)
-            for subscription in tuple(self._subscriptions):
+            event: Event | None = None
+            for subscription in subscriptions:
+                if not subscription._filter.matches_record(record):
+                    continue
+                if event is None:
+                    event = Event.from_record(record)
                 subscription._put(event)
 
     def _remove(self, subscription: Subscription) -> None:

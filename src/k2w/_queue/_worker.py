@@ -226,7 +226,9 @@ class Worker:
     def _outcome(self, record: JobRecord, result: Any, error: BaseException | None) -> Outcome:
         now = self._clock.now()
         if error is None:
-            return Outcome(record.id, record.lease_token, OutcomeKind.COMPLETE, result=result)
+            return Outcome(
+                record.id, record.lease_token, OutcomeKind.COMPLETE, result=result, record=record
+            )
         message = f"{type(error).__name__}: {error}"
         if isinstance(error, RateLimitedError):
             self._limited_until = max(self._limited_until, now + error.retry_after)

@@ -138,6 +138,8 @@ class Outcome:
     error: str | None = None
     run_at: float = 0.0
     stalled: bool = False
+    record: JobRecord | None = None
+    """The job as it was claimed; lets the store complete many jobs without reading each."""
 
 
 @dataclass(slots=True)
