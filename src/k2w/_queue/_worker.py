@@ -53,6 +53,9 @@ class Worker:
         self._last_aging = 0.0
         self._outcomes: list[Outcome] = []
         self._outcomes_ready = anyio.Event()
+        # As of the last claim; a job added or delayed since then wakes the dispatcher.
+        self._paused = False
+        self._next_due: float | None = None
 
     @property
     def running(self) -> frozenset[str]:
@@ -116,10 +119,12 @@ class Worker:
             await self._store.age_priorities(
                 self._queue.name, waited_since=now - settings.priority_aging_s
             )
-        claimed = await self._store.claim(self._queue.name, free, lease_s=settings.lease_s)
+        claim = await self._store.claim_batch(self._queue.name, free, lease_s=settings.lease_s)
+        self._paused = claim.paused
+        self._next_due = claim.next_due
         if settings.rate_limit is not None:
-            self._starts.extend(now for _ in claimed)
-        return claimed
+            self._starts.extend(now for _ in claim.jobs)
+        return claim.jobs
 
     async def _next_deadline(self) -> float | None:
         """Return when to look for work again if nothing wakes the dispatcher first.
@@ -139,12 +144,11 @@ class Worker:
         if limit is not None and self._starts and len(self._starts) >= limit.max_jobs:
             deadlines.append(self._starts[0] + limit.per_seconds)
             blocked = True
-        if not blocked and not await self._store.is_paused(self._queue.name):
+        if not blocked and not self._paused:
             if settings.priority_aging_s is not None:
                 deadlines.append(self._last_aging + settings.priority_aging_s)
-            due = await self._store.next_due(self._queue.name)
-            if due is not None:
-                deadlines.append(due)
+            if self._next_due is not None:
+                deadlines.append(self._next_due)
         return min(deadlines) if deadlines else None
 
     # -- running one job ----------------------------------------------------------------
@@ -156,16 +160,18 @@ class Worker:
         started = self._clock.now()
         error: BaseException | None = None
         result: Any = None
-        logger.info(
-            "job %s (%s/%s) started, attempt %d of %d",
-            record.id,
-            record.queue,
-            record.name,
-            record.attempts_made,
-            record.max_attempts,
-        )
-        watch_scope = anyio.CancelScope()
+        if logger.isEnabledFor(logging.INFO):
+            logger.info(
+                "job %s (%s/%s) started, attempt %d of %d",
+                record.id,
+                record.queue,
+                record.name,
+                record.attempts_made,
+                record.max_attempts,
+            )
+        watch_scope: anyio.CancelScope | None = None
         if record.timeout is not None:
+            watch_scope = anyio.CancelScope()
             task_group.start_soon(
                 self._watch_timeout, record, started + record.timeout, watch_scope
             )
@@ -196,7 +202,8 @@ class Worker:
                 )
             raise
         finally:
-            watch_scope.cancel()
+            if watch_scope is not None:
+                watch_scope.cancel()
             self._running.pop(record.id, None)
             self.wake()
 

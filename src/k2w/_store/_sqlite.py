@@ -46,7 +46,7 @@ from ._records import (
 )
 from ._schema import MIGRATIONS, SCHEMA_VERSION
 
-__all__ = ["SQLiteStore"]
+__all__ = ["Claim", "SQLiteStore"]
 
 logger = logging.getLogger("k2w.store")
 
@@ -96,6 +96,15 @@ class _WriteRequest:
     done: anyio.Event = field(default_factory=anyio.Event)
     result: Any = None
     error: BaseException | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """Jobs claimed from a queue, with what an idle worker needs to know next."""
+
+    jobs: list[JobRecord]
+    paused: bool
+    next_due: float | None
 
 
 class SQLiteStore:
@@ -319,8 +328,14 @@ class SQLiteStore:
 
     async def claim(self, queue: str, limit: int, *, lease_s: float) -> list[JobRecord]:
         """Move up to ``limit`` waiting jobs of ``queue`` to active, best priority first."""
+        return (await self.claim_batch(queue, limit, lease_s=lease_s)).jobs
 
-        def op(tx: _Tx) -> list[JobRecord]:
+    async def claim_batch(self, queue: str, limit: int, *, lease_s: float) -> Claim:
+        """Claim like :meth:`claim`, and say in the same call whether the queue is paused
+        and when its next delayed job is due, so an idle worker needs no further reads.
+        """
+
+        def op(tx: _Tx) -> Claim:
             promoted = tx.fetchall(
                 "UPDATE jobs SET state = 'waiting' "
                 "WHERE state = 'delayed' AND queue = ? AND run_at <= ? "
@@ -340,7 +355,7 @@ class SQLiteStore:
                 )
             paused = tx.fetchall("SELECT paused FROM queues WHERE name = ?", (queue,))
             if paused and paused[0][0]:
-                return []
+                return Claim([], paused=True, next_due=_next_due(tx, queue))
             rows = tx.fetchall(
                 "UPDATE jobs SET state = 'active', attempts_made = attempts_made + 1, "
                 "started_at = ?, lease_owner = ?, lease_expires_at = ?, "
@@ -359,7 +374,7 @@ class SQLiteStore:
                         {"attempt": record.attempts_made, "maxAttempts": record.max_attempts},
                     )
                 )
-            return records
+            return Claim(records, paused=False, next_due=_next_due(tx, queue))
 
         return await self.write(op)
 
@@ -991,6 +1006,14 @@ def _insert_events(tx: _Tx) -> list[EventRecord]:
 
 
 # -- helpers that run inside a write transaction ----------------------------------------------
+
+
+def _next_due(tx: _Tx, queue: str) -> float | None:
+    rows = tx.fetchall(
+        "SELECT MIN(run_at) FROM jobs WHERE state = 'delayed' AND queue = ?", (queue,)
+    )
+    value = rows[0][0] if rows else None
+    return None if value is None else float(value)
 
 
 def _remove_pending_occurrences(tx: _Tx, schedule_id: str, reason: str) -> None:
