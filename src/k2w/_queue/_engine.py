@@ -51,6 +51,7 @@ class Engine:
         self._task_group: TaskGroup | None = None
         self._waiters: dict[str, list[anyio.Event]] = {}
         self._reaper_wakeup = anyio.Event()
+        self._reaper_deadline: float | None = None
         self._scheduler_wakeup = anyio.Event()
         bus.add_listener(self._on_commit)
 
@@ -113,7 +114,9 @@ class Engine:
                     # The store cancels the siblings of a failed child and the children of
                     # a cancelled parent, so their running handlers must stop here too.
                     self._cancel_running(record.job_id)
-            if record.type == "job:active":
+            if record.type == "job:active" and self._reaper_deadline is None:
+                # A new lease ends after every lease the reaper already waits for, so it
+                # only needs waking when it waits for none.
                 self._reaper_wakeup.set()
 
     # -- leases and stalled jobs ----------------------------------------------------------
@@ -133,8 +136,8 @@ class Engine:
         while True:
             self._reaper_wakeup = anyio.Event()
             await self._recover(dead_owners_too=False)
-            expiry = await self.store.next_lease_expiry()
-            await wait_until(self._reaper_wakeup, self.clock, expiry)
+            self._reaper_deadline = await self.store.next_lease_expiry()
+            await wait_until(self._reaper_wakeup, self.clock, self._reaper_deadline)
 
     async def _recover(self, *, dead_owners_too: bool) -> None:
         """Send jobs whose lease expired back through their backoff, or fail them."""

@@ -56,6 +56,9 @@ class Worker:
         # As of the last claim; a job added or delayed since then wakes the dispatcher.
         self._paused = False
         self._next_due: float | None = None
+        # True when the last claim found fewer jobs than it asked for: a job that ends
+        # then need not wake the dispatcher, because any job added since did already.
+        self._drained = False
 
     @property
     def running(self) -> frozenset[str]:
@@ -122,6 +125,7 @@ class Worker:
         claim = await self._store.claim_batch(self._queue.name, free, lease_s=settings.lease_s)
         self._paused = claim.paused
         self._next_due = claim.next_due
+        self._drained = len(claim.jobs) < free
         if settings.rate_limit is not None:
             self._starts.extend(now for _ in claim.jobs)
         return claim.jobs
@@ -205,7 +209,8 @@ class Worker:
             if watch_scope is not None:
                 watch_scope.cancel()
             self._running.pop(record.id, None)
-            self.wake()
+            if not self._drained:
+                self.wake()
 
         timed_out = record.id in self._timed_out
         self._timed_out.discard(record.id)
