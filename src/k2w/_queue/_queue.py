@@ -38,6 +38,8 @@ H = TypeVar("H", bound=Handler)
 #: Priorities run from 0 (first) to MAX_PRIORITY (last); the default is 100.
 MAX_PRIORITY = 1_000_000
 DEFAULT_PRIORITY = 100
+# Read-only: the store only serialises it.
+_DEFAULT_BACKOFF = Backoff().to_dict()
 
 
 @dataclass(slots=True)
@@ -277,7 +279,7 @@ class Queue:
             run_at=due,
             delayed=due > now,
             max_attempts=attempts,
-            backoff=(backoff or Backoff()).to_dict(),
+            backoff=_DEFAULT_BACKOFF if backoff is None else backoff.to_dict(),
             timeout=timeout,
             max_stalls=max_stalls,
             dedup_key=dedup_key,

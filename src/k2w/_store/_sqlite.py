@@ -1075,7 +1075,7 @@ def _insert_job_tree(tx: _Tx, job: NewJob) -> tuple[JobRecord, bool]:
             payload,
             job.priority,
             job.max_attempts,
-            _dumps(job.backoff),
+            _backoff_text(job.backoff),
             job.max_stalls,
             run_at,
             tx.now,
@@ -1094,7 +1094,10 @@ def _insert_job_tree(tx: _Tx, job: NewJob) -> tuple[JobRecord, bool]:
         assert existing is not None, f"job {job.id} was neither inserted nor found"
         tx.emit(_job_event("job:deduplicated", existing, {"deduplicatedJobId": job.id}))
         return existing, False
-    record = _new_record(job, state, json.loads(payload), run_at, tx.now)
+    # A payload reads back as what JSON makes of it (tuples become lists); plain scalars
+    # need no round trip.
+    stored = job.payload if type(job.payload) in _SCALARS else json.loads(payload)
+    record = _new_record(job, state, stored, run_at, tx.now)
     event_type = "job:delayed" if state is JobState.DELAYED else "job:added"
     tx.emit(_job_event(event_type, record, {"runAt": record.run_at}))
 
@@ -1397,6 +1400,18 @@ def _job_event(event_type: str, record: JobRecord, data: dict[str, Any]) -> NewE
 
 _STATES = {state.value: state for state in JobState}
 _POLICIES = {policy.value: policy for policy in ChildFailurePolicy}
+
+
+_SCALARS = frozenset({type(None), str, int, float, bool})
+
+
+def _backoff_text(backoff: dict[str, Any]) -> str:
+    return _backoff_text_cached(tuple(sorted(backoff.items())))
+
+
+@functools.lru_cache(maxsize=256)
+def _backoff_text_cached(items: tuple[tuple[str, Any], ...]) -> str:
+    return _dumps(dict(items))
 
 
 @functools.lru_cache(maxsize=256)
