@@ -135,9 +135,13 @@ class Engine:
     async def _reaper(self) -> None:
         while True:
             self._reaper_wakeup = anyio.Event()
+            # Until the new deadline is known, every new lease wakes the reaper, so one
+            # that starts while the deadline is read is not missed.
+            self._reaper_deadline = None
             await self._recover(dead_owners_too=False)
-            self._reaper_deadline = await self.store.next_lease_expiry()
-            await wait_until(self._reaper_wakeup, self.clock, self._reaper_deadline)
+            deadline = await self.store.next_lease_expiry()
+            self._reaper_deadline = deadline
+            await wait_until(self._reaper_wakeup, self.clock, deadline)
 
     async def _recover(self, *, dead_owners_too: bool) -> None:
         """Send jobs whose lease expired back through their backoff, or fail them."""

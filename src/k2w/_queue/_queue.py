@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import anyio
 from croniter import croniter
 
 from .._errors import InvalidInputError, JobFailedError, NotFoundError
@@ -206,7 +207,24 @@ class Queue:
             workflow_id=workflow_id,
             user_id=user_id,
         )
-        [(record, _)] = await self._store.add_jobs([spec])
+        worker = self._engine._workers.get(self.name)
+        slots = worker.reserve() if worker is not None else 0
+        if worker is None or not slots:
+            [(record, _)] = await self._store.add_jobs([spec])
+            return Job(self, record)
+
+        # The add also claims for this process's worker, so the job can start without a
+        # second database call. Shielded: a claim that committed must reach the worker.
+        try:
+            with anyio.CancelScope(shield=True):
+                added, claim = await self._store.add_and_claim(
+                    [spec], queue=self.name, limit=slots, lease_s=self.settings.lease_s
+                )
+        except BaseException:
+            worker.release(slots)
+            raise
+        worker.adopt(claim, slots)
+        [(record, _)] = added
         return Job(self, record)
 
     async def add_bulk(self, jobs: Sequence[dict[str, Any]]) -> list[Job]:

@@ -20,6 +20,7 @@ from pydantic import BaseModel
 
 from .._errors import JobTimeoutError, RateLimitedError, UnrecoverableError
 from .._store._records import JobRecord, JobState, Outcome, OutcomeKind
+from .._store._sqlite import Claim
 from ._job import Job
 from ._options import Backoff
 from ._wait import wait_until
@@ -59,6 +60,8 @@ class Worker:
         # True when the last claim found fewer jobs than it asked for: a job that ends
         # then need not wake the dispatcher, because any job added since did already.
         self._drained = False
+        self._reserved = 0
+        self._task_group: TaskGroup | None = None
 
     @property
     def running(self) -> frozenset[str]:
@@ -86,16 +89,52 @@ class Worker:
                 task_group.start_soon(self._flush_outcomes)
                 await self._dispatch(task_group)
         finally:
+            self._task_group = None
             with anyio.CancelScope(shield=True):
                 await self._write_outcomes()
 
+    def reserve(self) -> int:
+        """Reserve the free slots that a claim made together with an add may fill."""
+        settings = self._queue.settings
+        now = self._clock.now()
+        if self._task_group is None or self._paused or now < self._limited_until:
+            return 0
+        free = settings.concurrency - len(self._running) - self._reserved
+        if settings.rate_limit is not None:
+            window = settings.rate_limit.per_seconds
+            while self._starts and self._starts[0] <= now - window:
+                self._starts.popleft()
+            free = min(free, settings.rate_limit.max_jobs - len(self._starts) - self._reserved)
+        slots = max(0, min(free, 1))
+        self._reserved += slots
+        return slots
+
+    def release(self, slots: int) -> None:
+        """Give back slots from :meth:`reserve` that no claim used."""
+        self._reserved -= slots
+
+    def adopt(self, claim: Claim, slots: int) -> None:
+        """Start the jobs a claim made together with an add, in the reserved slots."""
+        self._reserved -= slots
+        self._paused = claim.paused
+        self._next_due = claim.next_due
+        if self._queue.settings.rate_limit is not None:
+            self._starts.extend(self._clock.now() for _ in claim.jobs)
+        assert self._task_group is not None
+        for record in claim.jobs:
+            self._start(record, self._task_group)
+
+    def _start(self, record: JobRecord, task_group: TaskGroup) -> None:
+        self._running[record.id] = anyio.CancelScope()
+        task_group.start_soon(self._execute, record, task_group)
+
     async def _dispatch(self, task_group: TaskGroup) -> None:
+        self._task_group = task_group
         while True:
             self._wakeup = anyio.Event()
             claimed = await self._claim_batch()
             for record in claimed:
-                self._running[record.id] = anyio.CancelScope()
-                task_group.start_soon(self._execute, record, task_group)
+                self._start(record, task_group)
             if claimed and len(self._running) < self._queue.settings.concurrency:
                 continue
             if not claimed:
@@ -104,7 +143,7 @@ class Worker:
 
     async def _claim_batch(self) -> list[JobRecord]:
         settings = self._queue.settings
-        free = settings.concurrency - len(self._running)
+        free = settings.concurrency - len(self._running) - self._reserved
         now = self._clock.now()
         if free <= 0 or now < self._limited_until:
             return []
@@ -112,7 +151,7 @@ class Worker:
             window = settings.rate_limit.per_seconds
             while self._starts and self._starts[0] <= now - window:
                 self._starts.popleft()
-            free = min(free, settings.rate_limit.max_jobs - len(self._starts))
+            free = min(free, settings.rate_limit.max_jobs - len(self._starts) - self._reserved)
             if free <= 0:
                 return []
         if settings.priority_aging_s is not None and now - self._last_aging >= (
@@ -122,7 +161,13 @@ class Worker:
             await self._store.age_priorities(
                 self._queue.name, waited_since=now - settings.priority_aging_s
             )
-        claim = await self._store.claim_batch(self._queue.name, free, lease_s=settings.lease_s)
+        # The slots this claim may fill stay reserved while it runs, so a claim made by
+        # an add at the same time cannot fill them too.
+        self._reserved += free
+        try:
+            claim = await self._store.claim_batch(self._queue.name, free, lease_s=settings.lease_s)
+        finally:
+            self._reserved -= free
         self._paused = claim.paused
         self._next_due = claim.next_due
         self._drained = len(claim.jobs) < free
