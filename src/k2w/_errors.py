@@ -57,7 +57,7 @@ class K2WError(Exception):
 
 
 class UsageError(K2WError):
-    """The caller used k2w wrongly; the message says what to change."""
+    """The caller used k2w wrongly; the message names what to change."""
 
 
 class InvalidInputError(UsageError, ValueError):
@@ -106,7 +106,7 @@ class JobTimeoutError(K2WError, TimeoutError):
 
 
 class StoreError(K2WError):
-    """The database failed, or holds a schema this version of k2w cannot use."""
+    """The database failed, or has a schema this version of k2w cannot use."""
 
 
 class ProviderError(K2WError):
@@ -114,7 +114,7 @@ class ProviderError(K2WError):
 
 
 class ProviderResponseError(ProviderError):
-    """The service answered with success, but the answer cannot be used."""
+    """The service returned a success status, but its response cannot be used."""
 
 
 class ProviderUnavailableError(ProviderError):

@@ -25,7 +25,7 @@ __all__ = [
 
 
 class JobState(enum.StrEnum):
-    """Where a job is in its life."""
+    """The state of a job in its life cycle."""
 
     WAITING = "waiting"
     DELAYED = "delayed"
@@ -45,7 +45,7 @@ _FINAL_STATES = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.CANCELL
 
 
 class ChildFailurePolicy(enum.StrEnum):
-    """What a parent does when one of its children fails for good.
+    """The effect of a child job's final failure on its parent.
 
     ``fail``: the parent fails at once and its other children are cancelled.
     ``ignore``: the failure counts as the child being done; the parent runs when all
@@ -119,7 +119,7 @@ class JobRecord:
 
 
 class OutcomeKind(enum.StrEnum):
-    """How an attempt ended."""
+    """The way an attempt ended."""
 
     COMPLETE = "complete"
     RETRY = "retry"
