@@ -26,8 +26,9 @@ import anyio
 import httpx
 import pytest
 
+import k2w
 from k2w._errors import ProviderAuthError
-from k2w._providers._models import GeneratedImage, PublishRequest, PublishResult
+from k2w._providers._models import GeneratedImage, ImageRequest, PublishRequest, PublishResult
 from k2w._providers._wordpress import SEO_META_KEYS, WordPressPublisher, WordPressSettings
 from k2w._text import make_slug
 
@@ -331,3 +332,52 @@ def _base_slug(slug: str, expected: set[str]) -> str | None:
     if match is not None and match[1] in expected:
         return match[1]
     return None
+
+
+class PngImages:
+    """Featured images as PNG, which WordPress accepts (it rejects the offline SVG)."""
+
+    name = "png-test"
+    offline = True
+
+    async def generate_image(self, request: ImageRequest) -> GeneratedImage:
+        shade = sum(request.slug.encode()) % 200
+        return GeneratedImage(
+            data=make_png(rgb=(shade, 96, 160)),
+            media_type="image/png",
+            alt_text=request.title,
+            generator=self.name,
+            offline=True,
+        )
+
+    async def aclose(self) -> None:
+        return None
+
+
+@pytest.mark.anyio
+async def test_pipeline_runs_twice_keep_twenty_posts(
+    wordpress_site: LiveSite, rest_client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    keywords = read_keywords()
+    config = k2w.K2WConfig(
+        out_dir=tmp_path / "out", wordpress=wordpress_site.settings(), publisher="wordpress"
+    )
+    async with k2w.K2W.open(tmp_path / "k2w.db", config=config, images=PngImages()) as app:
+        results = []
+        for _ in range(2):
+            run = await app.submit(keywords, languages=list(LANGUAGES))
+            results.append(await run.wait(timeout=180))
+
+    for result in results:
+        assert result.status == "completed", result.error
+        assert result.report is not None
+        assert result.report["totals"]["published"] == 10
+    expected_slugs = {
+        make_slug(keyword) if language == "vi" else f"{make_slug(keyword)}-{language}"
+        for keyword in keywords
+        for language in LANGUAGES
+    }
+    posts = await list_all(rest_client, "wp/v2/posts")
+    ours = [post for post in posts if _base_slug(post["slug"], expected_slugs) is not None]
+    assert sorted(post["slug"] for post in ours) == sorted(expected_slugs)
+    assert all(post["featured_media"] for post in ours)
