@@ -253,3 +253,24 @@ async def test_job_state_enum_values(app: k2w.K2W) -> None:
         "failed",
         "cancelled",
     ]
+
+
+async def test_progress_reports_are_throttled(
+    app: k2w.K2W, clock: TrackingClock, events: EventLog
+) -> None:
+    queue = app.queue("chatty", k2w.QueueSettings(progress_interval_s=1.0))
+
+    async def chatty(job: k2w.Job) -> None:
+        for step in range(1, 100):
+            await job.update_progress(step)
+        await clock.advance(1.0)
+        await job.update_progress(99.5)
+        await job.update_progress(99.6, message="almost there")
+        await job.update_progress(100)
+
+    queue.set_handler("task", chatty)
+    job = await queue.add("task")
+    await events.wait_ended(job.id)
+
+    reports = [e.data["progress"] for e in events.of_type("job:progress", job.id)]
+    assert reports == [1, 99.5, 99.6, 100]

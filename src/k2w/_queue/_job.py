@@ -33,11 +33,12 @@ class Job:
     current state from the store.
     """
 
-    __slots__ = ("_queue", "_record")
+    __slots__ = ("_last_report", "_queue", "_record")
 
     def __init__(self, queue: Queue, record: JobRecord) -> None:
         self._queue = queue
         self._record = record
+        self._last_report: tuple[float, dict[str, Any]] | None = None
 
     def __repr__(self) -> str:
         return f"<Job {self.id} {self.queue_name}/{self.name} {self.state.value}>"
@@ -142,10 +143,19 @@ class Job:
         """Report progress (0–100) of the running job; emits ``job:progress``.
 
         Extra keyword arguments travel in the event's payload (for example ``message``).
+        Reports are throttled so a chatty handler cannot flood the event log: within the
+        queue's ``progress_interval_s`` of the last stored report, a report with the same
+        extra fields is kept in memory only, unless it reaches 100.
         """
         if not 0 <= progress <= 100:
             raise InvalidInputError(f"progress must be between 0 and 100, got {progress}")
         self._record.progress = progress
+        now = self._queue._engine.clock.now()
+        if self._last_report is not None and progress < 100 and not extra_events:
+            last_at, last_data = self._last_report
+            if data == last_data and now - last_at < self._queue.settings.progress_interval_s:
+                return
+        self._last_report = (now, dict(data))
         await self._queue._store.update_progress(self.id, progress, data, extra_events)
 
     async def log(self, line: str) -> None:

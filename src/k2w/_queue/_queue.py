@@ -54,6 +54,8 @@ class QueueSettings:
     ``keep_completed_s`` / ``keep_failed_s``: retention as an age in seconds.
     ``priority_aging_s``: when set, a waiting job's priority improves by one step for
     each such period it has waited, so a flood of urgent jobs cannot starve the rest.
+    ``progress_interval_s``: the shortest time between two stored progress reports of
+    one job that carry the same fields (see :meth:`Job.update_progress`).
     """
 
     concurrency: int = 10
@@ -64,6 +66,7 @@ class QueueSettings:
     keep_completed_s: float | None = None
     keep_failed_s: float | None = None
     priority_aging_s: float | None = None
+    progress_interval_s: float = 0.25
 
     def validate(self) -> None:
         """Raise InvalidInputError naming the first invalid setting."""
@@ -75,6 +78,10 @@ class QueueSettings:
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise InvalidInputError(f"{name} must be >= 0 or None, got {value}")
+        if self.progress_interval_s < 0:
+            raise InvalidInputError(
+                f"progress_interval_s must be >= 0 seconds, got {self.progress_interval_s}"
+            )
         for name in ("keep_completed_s", "keep_failed_s", "priority_aging_s"):
             value = getattr(self, name)
             if value is not None and value <= 0:
