@@ -262,7 +262,8 @@ async def test_subscribe_outside_app_raises(app: k2w.K2W) -> None:
 
 
 async def run_progress_job(app: k2w.K2W, steps: int) -> str:
-    queue = app.queue("q")
+    # No throttling: every report must reach the bus for these tests.
+    queue = app.queue("q", k2w.QueueSettings(progress_interval_s=0))
 
     async def progress(job: k2w.Job) -> None:
         for step in range(1, steps + 1):
