@@ -23,7 +23,7 @@ from anyio.abc import TaskGroup
 
 from .._store._records import EventRecord
 from .._store._sqlite import SQLiteStore
-from ._event import Event
+from ._event import PROGRESS_TYPES, Event
 
 __all__ = ["EventBus", "EventCallback", "Subscription"]
 
@@ -88,15 +88,27 @@ class Subscription:
             self._bus._remove(self)
             self._wakeup.set()
 
-    def _put(self, event: Event) -> None:
-        if not self._filter.matches(event):
-            return
+    def _wants(self, record: EventRecord) -> bool:
+        """Return True when ``record`` must be built into an event and put; count drops.
+
+        Deciding on the stored record first means a stuck subscriber costs the workers a
+        few comparisons per event, not the building of events it will never read.
+        """
+        if not self._filter.matches_record(record):
+            return False
         if self._lagged_after is not None:
             # Once an event was dropped, later ones are dropped too until the lag notice is
             # read. Delivered ahead of the notice, they would move a reader's last seen
             # ``seq`` past the gap, and resuming from there would skip the dropped events.
             self.dropped += 1
-            return
+            return False
+        if len(self._buffer) >= self._max_buffer and record.type not in PROGRESS_TYPES:
+            self.dropped += 1
+            self._lagged_after = self._last_put
+            return False
+        return True
+
+    def _put(self, event: Event) -> None:
         if len(self._buffer) < self._max_buffer:
             self._append(event)
             return
@@ -111,7 +123,8 @@ class Subscription:
     def _append(self, event: Event) -> None:
         self._buffer.append(event)
         self._last_put = event.seq
-        self._wakeup.set()
+        if not self._wakeup.is_set():
+            self._wakeup.set()
 
     def _replace(self, key: tuple[str, str | None], event: Event) -> bool:
         for index, buffered in enumerate(self._buffer):
@@ -188,7 +201,7 @@ class EventBus:
         for record in records:
             event: Event | None = None
             for subscription in subscriptions:
-                if not subscription._filter.matches_record(record):
+                if not subscription._wants(record):
                     continue
                 if event is None:
                     event = Event.from_record(record)
