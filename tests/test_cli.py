@@ -35,6 +35,7 @@ def test_run_writes_articles_and_reaches_100(
     output = capsys.readouterr().out
     assert code == 0
     assert "100.0% Done: 10 of 10 articles published" in output
+    assert re.search(r"^\[[0-9a-f]{8}\] 100\.0% Done", output, re.MULTILINE)
     assert len(list((tmp_path / "out").glob("*/vi/*.md"))) == 10
     assert len(list((tmp_path / "out").glob("*/en/*.md"))) == 10
 

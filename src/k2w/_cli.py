@@ -17,6 +17,7 @@ from typing import Any
 
 import anyio
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
@@ -42,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code: int = anyio.run(_dispatch, args, console, backend="asyncio")
     except K2WError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
         return 2
     except KeyboardInterrupt:
         console.print("interrupted; run `k2w run` again to resume where it stopped")
@@ -162,10 +163,10 @@ async def _run(args: argparse.Namespace, console: Console) -> int:
     for run in results:
         folder = config.out_dir / run.id
         if run.status == "completed":
-            console.print(localize("cli.articles_at", locale, path=folder))
+            console.print(localize("cli.articles_at", locale, path=folder), markup=False)
         else:
             failed += 1
-            console.print(f"[red]run {run.id} {run.status}[/red]: {run.error}")
+            console.print(f"[red]run {run.id} {run.status}[/red]: {escape(str(run.error))}")
     return 1 if failed else 0
 
 
@@ -217,7 +218,7 @@ async def _follow(
             line = f"{event.progress or 0:5.1f}% {event.message or ''}"
             if line != last_line.get(run_id):
                 last_line[run_id] = line
-                console.print(f"[{run_id[:8]}] {line}")
+                console.print(f"[{run_id[:8]}] {line}", markup=False)
 
     with progress:
         with anyio.fail_after(timeout):
@@ -262,11 +263,11 @@ async def _status(args: argparse.Namespace, console: Console) -> int:
         for job in await app.run_jobs(run.id):
             plan = job.payload.get("plan") if isinstance(job.payload, dict) else None
             table.add_row(
-                plan["keyword"] if plan else "—",
+                escape(plan["keyword"]) if plan else "—",
                 job.name,
                 job.state.value,
                 str(job.attempts_made),
-                job.error or "",
+                escape(job.error or ""),
             )
         console.print(f"{run.id}: {run.status}, {run.progress:.0f}%")
         console.print(table)
@@ -293,15 +294,16 @@ async def _report(args: argparse.Namespace, console: Console) -> int:
         table = Table("keyword", "slug", "SEO", "image", "outputs")
         for entry in report["keywords"]:
             table.add_row(
-                entry["keyword"],
+                escape(entry["keyword"]),
                 entry["slug"],
                 str(entry["seoScore"] if entry["seoScore"] is not None else "—"),
                 "no" if entry["image"]["skipped"] else "yes",
-                ", ".join(output["location"] for output in entry["outputs"]) or "not published",
+                escape(", ".join(output["location"] for output in entry["outputs"]))
+                or "not published",
             )
         console.print(table)
         for path in report.get("files", []):
-            console.print(path)
+            console.print(path, markup=False)
         return 0
 
 
