@@ -272,7 +272,7 @@ async def test_republishing_keeps_twenty_posts(
     if wordpress_site.fresh:
         assert all(result.created for result in first)
     assert not any(result.created for result in second)
-    assert all(result.unsaved_fields == [] for result in first)
+    assert [result.unsaved_fields for result in first] == [[] for _ in first]
     rank_math_keys = sorted(SEO_META_KEYS["rankmath"].values())
     assert all(result.unsaved_fields == rank_math_keys for result in second)
 
