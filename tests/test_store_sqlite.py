@@ -15,7 +15,7 @@ import pytest
 
 import k2w
 from k2w._store import SCHEMA_VERSION, NewEvent, SQLiteStore
-from k2w._store._sqlite import _Tx
+from k2w._store._transactions import _Tx
 from support.engine import GUARD_S, TrackingClock, open_app
 
 pytest_plugins = ("support.engine",)

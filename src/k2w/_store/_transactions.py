@@ -1,0 +1,635 @@
+"""Write transactions: the request and transaction types, and the SQL each write runs.
+
+The functions that take a ``_Tx`` run on the database thread, inside the one
+``BEGIN IMMEDIATE`` transaction that :class:`~k2w._store._sqlite.SQLiteStore`'s writer
+opened for a group of requests.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import sqlite3
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import anyio
+
+from .._errors import StoreError
+from ._records import (
+    ChildFailurePolicy,
+    EventRecord,
+    JobRecord,
+    JobState,
+    NewEvent,
+    NewJob,
+    Outcome,
+    OutcomeKind,
+    RunRecord,
+)
+from ._rows import (
+    _POLICIES,
+    _SCALARS,
+    _backoff_text,
+    _dumps,
+    _job_from_row,
+)
+
+__all__ = [
+    "Claim",
+    "_Tx",
+    "_WriteRequest",
+    "_cancel_subtree",
+    "_claim",
+    "_complete_many",
+    "_fetch_all",
+    "_find_duplicate",
+    "_finish_one",
+    "_get_job",
+    "_insert_job_tree",
+    "_insert_run",
+    "_is_plain_completion",
+    "_job_event",
+    "_notify_parent",
+    "_owner_is_dead",
+    "_remove_pending_occurrences",
+    "_set_final",
+    "_split_sql",
+    "_try_transaction",
+]
+
+logger = logging.getLogger("k2w.store")
+
+_LIVE_STATES = ("waiting", "delayed", "active", "waiting-children")
+
+
+class _Tx:
+    """One write transaction as seen by a write request; runs on the database thread."""
+
+    def __init__(self, conn: sqlite3.Connection, now: float) -> None:
+        self.conn = conn
+        self.now = now
+        self.events: list[NewEvent] = []
+
+    def emit(self, event: NewEvent) -> None:
+        self.events.append(event)
+
+    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        return self.conn.execute(sql, params).fetchall()
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return self.conn.execute(sql, params).rowcount
+
+    def executemany(self, sql: str, params: Iterable[Sequence[Any]]) -> None:
+        self.conn.executemany(sql, params)
+
+
+@dataclass(eq=False)
+class _WriteRequest:
+    op: Callable[[_Tx], Any]
+    done: anyio.Event = field(default_factory=anyio.Event)
+    result: Any = None
+    error: BaseException | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """Jobs claimed from a queue, with what an idle worker needs to know next."""
+
+    jobs: list[JobRecord]
+    paused: bool
+    next_due: float | None
+
+
+def _fetch_all(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[sqlite3.Row]:
+    return conn.execute(sql, params).fetchall()
+
+
+def _try_transaction(
+    conn: sqlite3.Connection, batch: list[_WriteRequest], now: float
+) -> list[EventRecord] | None:
+    tx = _Tx(conn, now)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        for request in batch:
+            request.result = request.op(tx)
+        events = _insert_events(tx)
+        conn.execute("COMMIT")
+    except Exception as exc:
+        _rollback_quietly(conn)
+        if len(batch) == 1:
+            batch[0].error = _wrap_sqlite_error(exc)
+        return None
+    return events
+
+
+def _insert_events(tx: _Tx) -> list[EventRecord]:
+    if not tx.events:
+        return []
+    # The counter outlives pruning, so a seq is never handed out twice.
+    rows = tx.fetchall(
+        "UPDATE counters SET value = value + ? WHERE name = 'event_seq' RETURNING value",
+        (len(tx.events),),
+    )
+    seq = int(rows[0][0]) - len(tx.events)
+    records = []
+    for event in tx.events:
+        seq += 1
+        records.append(
+            EventRecord(
+                seq=seq,
+                ts=tx.now,
+                type=event.type,
+                data=event.data,
+                workflow_id=event.workflow_id,
+                user_id=event.user_id,
+                job_id=event.job_id,
+                queue=event.queue,
+            )
+        )
+    tx.executemany(
+        "INSERT INTO events (seq, ts, type, workflow_id, user_id, job_id, queue, data) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (r.seq, r.ts, r.type, r.workflow_id, r.user_id, r.job_id, r.queue, _dumps(r.data))
+            for r in records
+        ],
+    )
+    return records
+
+
+# -- helpers that run inside a write transaction ----------------------------------------------
+
+
+def _claim(tx: _Tx, queue: str, limit: int, *, lease_s: float, owner: str) -> Claim:
+    promoted = tx.fetchall(
+        "UPDATE jobs SET state = 'waiting' "
+        "WHERE state = 'delayed' AND queue = ? AND run_at <= ? "
+        "RETURNING id, queue, name, workflow_id, user_id",
+        (queue, tx.now),
+    )
+    for row in promoted:
+        tx.emit(
+            NewEvent(
+                "job:waiting",
+                {"name": row["name"], "due": True},
+                workflow_id=row["workflow_id"],
+                user_id=row["user_id"],
+                job_id=row["id"],
+                queue=row["queue"],
+            )
+        )
+    paused = tx.fetchall("SELECT paused FROM queues WHERE name = ?", (queue,))
+    if paused and paused[0][0]:
+        return Claim([], paused=True, next_due=_next_due(tx, queue))
+    rows = tx.fetchall(
+        "UPDATE jobs SET state = 'active', attempts_made = attempts_made + 1, "
+        "started_at = ?, lease_owner = ?, lease_expires_at = ?, "
+        "lease_token = lease_token + 1 "
+        "WHERE pk IN (SELECT pk FROM jobs WHERE queue = ? AND state = 'waiting' "
+        "ORDER BY priority, pk LIMIT ?) RETURNING *",
+        (tx.now, owner, tx.now + lease_s, queue, limit),
+    )
+    rows.sort(key=lambda row: (row["priority"], row["pk"]))
+    records = [_job_from_row(row) for row in rows]
+    for record in records:
+        tx.emit(
+            _job_event(
+                "job:active",
+                record,
+                {"attempt": record.attempts_made, "maxAttempts": record.max_attempts},
+            )
+        )
+    return Claim(records, paused=False, next_due=_next_due(tx, queue))
+
+
+def _next_due(tx: _Tx, queue: str) -> float | None:
+    rows = tx.fetchall(
+        "SELECT MIN(run_at) FROM jobs WHERE state = 'delayed' AND queue = ?", (queue,)
+    )
+    value = rows[0][0] if rows else None
+    return None if value is None else float(value)
+
+
+def _remove_pending_occurrences(tx: _Tx, schedule_id: str, reason: str) -> None:
+    rows = tx.fetchall(
+        "DELETE FROM jobs WHERE schedule_id = ? AND state IN ('waiting', 'delayed') "
+        "RETURNING id, queue, name",
+        (schedule_id,),
+    )
+    for row in rows:
+        tx.emit(
+            NewEvent(
+                "job:removed",
+                {"name": row["name"], "reason": reason},
+                job_id=row["id"],
+                queue=row["queue"],
+            )
+        )
+
+
+def _insert_run(tx: _Tx, run: RunRecord) -> None:
+    tx.execute(
+        "INSERT INTO runs (id, user_id, status, created_at, updated_at, options, keywords, "
+        "progress) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            run.id,
+            run.user_id,
+            run.status,
+            run.created_at,
+            run.updated_at,
+            _dumps(run.options),
+            _dumps(run.keywords),
+            run.progress,
+        ),
+    )
+
+
+def _insert_job_tree(tx: _Tx, job: NewJob) -> tuple[JobRecord, bool]:
+    if job.children:
+        state = JobState.WAITING_CHILDREN
+    elif job.delayed and job.run_at > tx.now:
+        state = JobState.DELAYED
+    else:
+        state = JobState.WAITING
+    payload = _dumps(job.payload)
+    run_at = max(job.run_at, tx.now) if job.delayed else tx.now
+    # A duplicate id or a pending job's dedup_key hits a unique index; DO NOTHING makes
+    # that a zero-row insert instead of an error, and the existing job is returned.
+    inserted = tx.execute(
+        "INSERT INTO jobs (id, queue, name, state, payload, priority, max_attempts, backoff, "
+        "max_stalls, run_at, created_at, timeout, parent_id, on_child_failure, "
+        "pending_children, dedup_key, workflow_id, user_id, schedule_id) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT DO NOTHING",
+        (
+            job.id,
+            job.queue,
+            job.name,
+            state.value,
+            payload,
+            job.priority,
+            job.max_attempts,
+            _backoff_text(job.backoff),
+            job.max_stalls,
+            run_at,
+            tx.now,
+            job.timeout,
+            job.parent_id,
+            job.on_child_failure.value,
+            0,
+            job.dedup_key,
+            job.workflow_id,
+            job.user_id,
+            job.schedule_id,
+        ),
+    )
+    if not inserted:
+        existing = _find_duplicate(tx, job)
+        assert existing is not None, f"job {job.id} was neither inserted nor found"
+        tx.emit(_job_event("job:deduplicated", existing, {"deduplicatedJobId": job.id}))
+        return existing, False
+    # A payload reads back as what JSON makes of it (tuples become lists); plain scalars
+    # need no round trip.
+    stored = job.payload if type(job.payload) in _SCALARS else json.loads(payload)
+    record = _new_record(job, state, stored, run_at, tx.now)
+    event_type = "job:delayed" if state is JobState.DELAYED else "job:added"
+    tx.emit(_job_event(event_type, record, {"runAt": record.run_at}))
+
+    if job.children:
+        added = 0
+        for child in job.children:
+            child.parent_id = job.id
+            _, created = _insert_job_tree(tx, child)
+            added += created
+        tx.execute("UPDATE jobs SET pending_children = ? WHERE id = ?", (added, job.id))
+        if not added:
+            tx.execute("UPDATE jobs SET state = 'waiting' WHERE id = ?", (job.id,))
+        refreshed = _get_job(tx, job.id)
+        assert refreshed is not None
+        record = refreshed
+    return record, True
+
+
+def _new_record(job: NewJob, state: JobState, payload: Any, run_at: float, now: float) -> JobRecord:
+    return JobRecord(
+        id=job.id,
+        queue=job.queue,
+        name=job.name,
+        state=state,
+        payload=payload,
+        priority=job.priority,
+        attempts_made=0,
+        max_attempts=job.max_attempts,
+        backoff=job.backoff,
+        stalls=0,
+        max_stalls=job.max_stalls,
+        run_at=run_at,
+        created_at=now,
+        started_at=None,
+        finished_at=None,
+        result=None,
+        error=None,
+        timeout=job.timeout,
+        parent_id=job.parent_id,
+        on_child_failure=job.on_child_failure,
+        pending_children=0,
+        dedup_key=job.dedup_key,
+        workflow_id=job.workflow_id,
+        user_id=job.user_id,
+        progress=0.0,
+        lease_owner=None,
+        lease_expires_at=None,
+        lease_token=0,
+        schedule_id=job.schedule_id,
+    )
+
+
+def _find_duplicate(tx: _Tx, job: NewJob) -> JobRecord | None:
+    record = _get_job(tx, job.id)
+    if record is not None:
+        return record
+    if job.dedup_key is None:
+        return None
+    rows = tx.fetchall(
+        "SELECT * FROM jobs WHERE queue = ? AND dedup_key = ? AND state IN "
+        f"({','.join('?' * len(_LIVE_STATES))})",
+        (job.queue, job.dedup_key, *_LIVE_STATES),
+    )
+    return _job_from_row(rows[0]) if rows else None
+
+
+def _get_job(tx: _Tx, job_id: str) -> JobRecord | None:
+    rows = tx.fetchall("SELECT * FROM jobs WHERE id = ?", (job_id,))
+    return _job_from_row(rows[0]) if rows else None
+
+
+def _finish_one(tx: _Tx, outcome: Outcome) -> bool:
+    """Apply one outcome; return False when its lease token no longer matches."""
+    if outcome.kind is OutcomeKind.COMPLETE and not outcome.stalled:
+        return _complete_one(tx, outcome)
+    rows = tx.fetchall(
+        "SELECT * FROM jobs WHERE id = ? AND state = 'active' AND lease_token = ?",
+        (outcome.job_id, outcome.lease_token),
+    )
+    if not rows:
+        return False
+    record = _job_from_row(rows[0])
+    if outcome.stalled:
+        tx.execute("UPDATE jobs SET stalls = stalls + 1 WHERE id = ?", (record.id,))
+        record.stalls += 1
+        tx.emit(_job_event("job:stalled", record, {"stalls": record.stalls}))
+
+    if outcome.kind is OutcomeKind.COMPLETE:
+        tx.execute("UPDATE jobs SET result = ? WHERE id = ?", (_dumps(outcome.result), record.id))
+        record.result = outcome.result
+        _set_final(tx, record, JobState.COMPLETED, error=None)
+        _notify_parent(tx, record, JobState.COMPLETED, None)
+    elif outcome.kind is OutcomeKind.FAIL:
+        _cancel_subtree(tx, record.id, "its parent failed")
+        _set_final(tx, record, JobState.FAILED, error=outcome.error)
+        _notify_parent(tx, record, JobState.FAILED, outcome.error)
+    else:
+        give_back = 1 if outcome.kind is OutcomeKind.RATE_LIMITED else 0
+        tx.execute(
+            "UPDATE jobs SET state = 'delayed', run_at = ?, error = ?, "
+            "attempts_made = attempts_made - ?, lease_owner = NULL, lease_expires_at = NULL "
+            "WHERE id = ?",
+            (outcome.run_at, outcome.error, give_back, record.id),
+        )
+        record.state = JobState.DELAYED
+        record.run_at = outcome.run_at
+        record.error = outcome.error
+        record.attempts_made -= give_back
+        event_type = "job:delayed" if give_back else "job:retrying"
+        tx.emit(
+            _job_event(
+                event_type,
+                record,
+                {
+                    "runAt": outcome.run_at,
+                    "delay": max(0.0, outcome.run_at - tx.now),
+                    "error": outcome.error,
+                    "attempt": record.attempts_made,
+                    "maxAttempts": record.max_attempts,
+                    "rateLimited": bool(give_back),
+                },
+            )
+        )
+    return True
+
+
+def _is_plain_completion(outcome: Outcome) -> bool:
+    return (
+        outcome.kind is OutcomeKind.COMPLETE
+        and not outcome.stalled
+        and outcome.record is not None
+        and outcome.record.parent_id is None
+    )
+
+
+_IN_CHUNK = 500
+
+
+def _complete_many(tx: _Tx, outcomes: list[Outcome]) -> list[str]:
+    """Complete jobs that have no parent with two statements per 500 jobs, not one each.
+
+    The lease tokens are checked with one SELECT; inside this write transaction no other
+    writer can change them before the UPDATE runs.
+    """
+    live: dict[str, sqlite3.Row] = {}
+    for start in range(0, len(outcomes), _IN_CHUNK):
+        ids = [outcome.job_id for outcome in outcomes[start : start + _IN_CHUNK]]
+        rows = tx.fetchall(
+            "SELECT id, lease_token, attempts_made, started_at FROM jobs "
+            f"WHERE state = 'active' AND id IN ({','.join('?' * len(ids))})",
+            ids,
+        )
+        live.update((row["id"], row) for row in rows)
+    valid = [
+        outcome
+        for outcome in outcomes
+        if outcome.job_id in live and live[outcome.job_id]["lease_token"] == outcome.lease_token
+    ]
+    tx.executemany(
+        "UPDATE jobs SET state = 'completed', result = ?, error = NULL, finished_at = ?, "
+        "lease_owner = NULL, lease_expires_at = NULL WHERE id = ?",
+        [(_dumps(outcome.result), tx.now, outcome.job_id) for outcome in valid],
+    )
+    for outcome in valid:
+        record = outcome.record
+        assert record is not None
+        row = live[outcome.job_id]
+        started_at = row["started_at"]
+        tx.emit(
+            NewEvent(
+                "job:completed",
+                {
+                    "name": record.name,
+                    "attempt": row["attempts_made"],
+                    "durationS": None if started_at is None else tx.now - started_at,
+                },
+                workflow_id=record.workflow_id,
+                user_id=record.user_id,
+                job_id=record.id,
+                queue=record.queue,
+            )
+        )
+    return [outcome.job_id for outcome in valid]
+
+
+def _complete_one(tx: _Tx, outcome: Outcome) -> bool:
+    """Complete an attempt in one statement: the common case, kept off the slow path."""
+    rows = tx.fetchall(
+        "UPDATE jobs SET state = 'completed', result = ?, error = NULL, finished_at = ?, "
+        "lease_owner = NULL, lease_expires_at = NULL "
+        "WHERE id = ? AND state = 'active' AND lease_token = ? "
+        "RETURNING id, queue, name, workflow_id, user_id, parent_id, on_child_failure, "
+        "started_at, attempts_made",
+        (_dumps(outcome.result), tx.now, outcome.job_id, outcome.lease_token),
+    )
+    if not rows:
+        return False
+    row = rows[0]
+    started_at = row["started_at"]
+    tx.emit(
+        NewEvent(
+            "job:completed",
+            {
+                "name": row["name"],
+                "attempt": row["attempts_made"],
+                "durationS": None if started_at is None else tx.now - started_at,
+            },
+            workflow_id=row["workflow_id"],
+            user_id=row["user_id"],
+            job_id=row["id"],
+            queue=row["queue"],
+        )
+    )
+    if row["parent_id"] is not None:
+        child = _ChildRef(
+            row["id"], row["name"], row["parent_id"], _POLICIES[row["on_child_failure"]]
+        )
+        _notify_parent(tx, child, JobState.COMPLETED, None)
+    return True
+
+
+def _set_final(tx: _Tx, record: JobRecord, state: JobState, *, error: str | None) -> None:
+    tx.execute(
+        "UPDATE jobs SET state = ?, error = ?, finished_at = ?, lease_owner = NULL, "
+        "lease_expires_at = NULL WHERE id = ?",
+        (state.value, error, tx.now, record.id),
+    )
+    record.state = state
+    record.error = error
+    record.finished_at = tx.now
+    data: dict[str, Any] = {"attempt": record.attempts_made}
+    if state is JobState.COMPLETED:
+        data["durationS"] = None if record.started_at is None else tx.now - record.started_at
+    else:
+        data["error"] = error
+    tx.emit(_job_event(f"job:{state.value}", record, data))
+
+
+class _ChildRef(NamedTuple):
+    id: str
+    name: str
+    parent_id: str | None
+    on_child_failure: ChildFailurePolicy
+
+
+def _notify_parent(
+    tx: _Tx, child: JobRecord | _ChildRef, state: JobState, error: str | None
+) -> None:
+    """Tell a child's parent that the child is done, applying the child's failure policy."""
+    if child.parent_id is None:
+        return
+    rows = tx.fetchall(
+        "SELECT * FROM jobs WHERE id = ? AND state = 'waiting-children'", (child.parent_id,)
+    )
+    if not rows:
+        return
+    parent = _job_from_row(rows[0])
+    if state is not JobState.COMPLETED and child.on_child_failure is ChildFailurePolicy.FAIL:
+        reason = f"child job {child.id} ({child.name}) {state.value}: {error}"
+        _cancel_subtree(tx, parent.id, f"a sibling job failed: {child.id}")
+        _set_final(tx, parent, JobState.FAILED, error=reason)
+        _notify_parent(tx, parent, JobState.FAILED, reason)
+        return
+    tx.execute("UPDATE jobs SET pending_children = pending_children - 1 WHERE id = ?", (parent.id,))
+    if parent.pending_children - 1 <= 0:
+        tx.execute(
+            "UPDATE jobs SET state = 'waiting', run_at = ? WHERE id = ?", (tx.now, parent.id)
+        )
+        parent.state = JobState.WAITING
+        tx.emit(_job_event("job:waiting", parent, {"childrenDone": True}))
+
+
+def _cancel_subtree(tx: _Tx, job_id: str, reason: str) -> None:
+    rows = tx.fetchall(
+        "WITH RECURSIVE tree(id) AS (SELECT id FROM jobs WHERE parent_id = ? "
+        "UNION ALL SELECT jobs.id FROM jobs JOIN tree ON jobs.parent_id = tree.id) "
+        "UPDATE jobs SET state = 'cancelled', error = ?, finished_at = ?, "
+        "lease_owner = NULL, lease_expires_at = NULL "
+        "WHERE id IN (SELECT id FROM tree) AND state IN "
+        f"({','.join('?' * len(_LIVE_STATES))}) RETURNING *",
+        (job_id, reason, tx.now, *_LIVE_STATES),
+    )
+    for row in rows:
+        tx.emit(_job_event("job:cancelled", _job_from_row(row), {"error": reason}))
+
+
+def _job_event(event_type: str, record: JobRecord, data: dict[str, Any]) -> NewEvent:
+    return NewEvent(
+        event_type,
+        {"name": record.name, **data},
+        workflow_id=record.workflow_id,
+        user_id=record.user_id,
+        job_id=record.id,
+        queue=record.queue,
+    )
+
+
+# -- small helpers ----------------------------------------------------------------------------
+
+
+def _split_sql(script: str) -> list[str]:
+    return [statement.strip() for statement in script.split(";") if statement.strip()]
+
+
+def _rollback_quietly(conn: sqlite3.Connection) -> None:
+    try:
+        conn.execute("ROLLBACK")
+    except sqlite3.Error:
+        logger.exception("rollback failed")
+
+
+def _wrap_sqlite_error(exc: Exception) -> BaseException:
+    if isinstance(exc, sqlite3.Error):
+        return StoreError(f"a database write failed: {exc}")
+    return exc
+
+
+def _owner_is_dead(owner: str | None) -> bool:
+    """Return True when ``owner`` names a process on this host that no longer runs."""
+    if owner is None:
+        return False
+    host, _, rest = owner.partition(":")
+    pid_text, _, _ = rest.partition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        # Another store of this very process owns the job. The process is alive, so the
+        # owner is too.
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
