@@ -139,8 +139,12 @@ SQL
 }
 
 write_site_files() {
-    mkdir -p "$data_dir/wp-content/uploads" "$data_dir/wp-content/plugins" \
-        "$data_dir/wp-content/mu-plugins"
+    # WordPress makes uploads/YYYY/MM on the first upload of a month; several first
+    # uploads at once can race on that mkdir and one fails with a 500, so it exists now.
+    # The next month is made too, for a test session that runs across midnight of its end.
+    mkdir -p "$data_dir/wp-content/uploads/$(date -u +%Y/%m)" \
+        "$data_dir/wp-content/uploads/$(date -u -d 'next month' +%Y/%m)" \
+        "$data_dir/wp-content/plugins" "$data_dir/wp-content/mu-plugins"
     ln -sfn "$wordpress_root/wp-content/themes" "$data_dir/wp-content/themes"
 
     # Settings that Debian's wp-config.php would read from /etc/wordpress. Loading this file
