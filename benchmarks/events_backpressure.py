@@ -2,7 +2,7 @@
 
 Run from the repository root::
 
-    python benchmarks/events_backpressure.py           # about a minute on 2 cores
+    python benchmarks/events_backpressure.py           # about 35 seconds on 2 cores
     python benchmarks/events_backpressure.py --quick
 
 Each run opens a fresh app on a new database file and times one piece of work twice

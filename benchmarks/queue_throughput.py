@@ -2,7 +2,7 @@
 
 Run from the repository root, with k2w and huey installed::
 
-    python benchmarks/queue_throughput.py           # about 3 minutes on 2 cores
+    python benchmarks/queue_throughput.py           # about 2 minutes on 2 cores
     python benchmarks/queue_throughput.py --quick   # a smoke run of about 15 seconds
 
 Measured, each on a fresh database file in WAL mode in a temporary directory (on
