@@ -139,9 +139,9 @@ SQL
 }
 
 write_site_files() {
-    # WordPress makes uploads/YYYY/MM on the first upload of a month; several first
-    # uploads at once can race on that mkdir and one fails with a 500, so it exists now.
-    # The next month is made too, for a test session that runs across midnight of its end.
+    # WordPress makes uploads/YYYY/MM on the first upload of a month. Several first
+    # uploads at once can race on that mkdir, and one may fail with a 500, so the folder
+    # is made here. Next month's is made too, for a session that runs past the month's end.
     mkdir -p "$data_dir/wp-content/uploads/$(date -u +%Y/%m)" \
         "$data_dir/wp-content/uploads/$(date -u -d 'next month' +%Y/%m)" \
         "$data_dir/wp-content/plugins" "$data_dir/wp-content/mu-plugins"

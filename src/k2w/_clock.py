@@ -97,7 +97,7 @@ class FakeClock:
 
 
 async def _let_tasks_run() -> None:
-    # A handful of checkpoints lets woken tasks reach their next await point; callers that
+    # A handful of checkpoints lets woken tasks reach their next await point. Callers that
     # need a particular state wait on that state through events, never on this.
     for _ in range(5):
         await anyio.lowlevel.checkpoint()

@@ -39,8 +39,8 @@ _DEFAULT_ATTEMPTS: dict[Stage, int] = {
 class K2WConfig(BaseModel):
     """Settings of a :class:`~k2w.K2W` app. Secrets live here, never in jobs or events.
 
-    ``llm``, ``images`` and ``wordpress`` default to what the ``K2W_*`` environment
-    variables say (see :meth:`from_env`); with nothing configured, k2w uses its offline
+    ``llm``, ``images`` and ``wordpress`` default to the values of the ``K2W_*``
+    environment variables (see :meth:`from_env`); with nothing configured, k2w uses its offline
     providers and writes files, so it runs with no network and no key.
 
     Example::

@@ -13,7 +13,7 @@ def require_asyncio(operation: str) -> None:
     """Raise UnsupportedBackendError unless the caller runs on an asyncio event loop.
 
     Under trio there is no running asyncio loop, and aiosqlite would fail later with the
-    less helpful "no current event loop"; this check says what to do instead.
+    less helpful "no current event loop". This check names the fix instead.
     """
     try:
         asyncio.get_running_loop()

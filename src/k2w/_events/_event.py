@@ -20,7 +20,7 @@ class Event:
 
     Attributes use snake_case; :meth:`to_wire` gives the camelCase JSON object that a
     browser expects (``workflowId``, ``userId``, ``timeRemaining``, ``seq`` ...).
-    ``data`` holds the type-specific fields, already in wire form.
+    ``data`` contains the type-specific fields, already in wire form.
     """
 
     seq: int
@@ -71,7 +71,7 @@ class Event:
         return float(value) if isinstance(value, int | float) else None
 
     def coalesce_key(self) -> tuple[str, str | None] | None:
-        """The key under which a newer event replaces this one for a slow subscriber."""
+        """Return the key under which a newer event replaces this one for a slow subscriber."""
         if self.type not in PROGRESS_TYPES:
             return None
         return (self.type, self.job_id if self.type == "job:progress" else self.workflow_id)

@@ -46,7 +46,7 @@ class Usage(_Model):
 
 
 class ArticleRequest(_Model):
-    """What the content stage asks a text provider to write."""
+    """The request the content stage sends a text provider."""
 
     keyword: str
     language: str
@@ -87,7 +87,7 @@ class Article(_Model):
 
 
 class ImageRequest(_Model):
-    """What the images stage asks an image provider for."""
+    """The request the images stage sends an image provider."""
 
     keyword: str
     title: str
@@ -139,7 +139,7 @@ class PublishRequest(_Model):
 
 
 class PublishResult(_Model):
-    """Where an article was published and what did not stick."""
+    """The outcome of one publish: where the article went and which fields were not stored."""
 
     publisher: str
     language: str

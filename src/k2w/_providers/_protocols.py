@@ -1,4 +1,4 @@
-"""The small protocols that pipeline stages call; no provider knows about queues."""
+"""The small protocols that pipeline stages call. No provider depends on the queue."""
 
 from __future__ import annotations
 

@@ -95,17 +95,9 @@ class Worker:
 
     def reserve(self) -> int:
         """Reserve the free slots that a claim made together with an add may fill."""
-        settings = self._queue.settings
-        now = self._clock.now()
-        if self._task_group is None or self._paused or now < self._limited_until:
+        if self._task_group is None or self._paused:
             return 0
-        free = settings.concurrency - len(self._running) - self._reserved
-        if settings.rate_limit is not None:
-            window = settings.rate_limit.per_seconds
-            while self._starts and self._starts[0] <= now - window:
-                self._starts.popleft()
-            free = min(free, settings.rate_limit.max_jobs - len(self._starts) - self._reserved)
-        slots = max(0, min(free, 1))
+        slots = max(0, min(self._free_slots(self._clock.now()), 1))
         self._reserved += slots
         return slots
 
@@ -141,19 +133,26 @@ class Worker:
                 await self._apply_retention()
             await wait_until(self._wakeup, self._clock, await self._next_deadline())
 
+    def _free_slots(self, now: float) -> int:
+        """Return how many jobs may start now: free, unreserved slots within the rate limit."""
+        settings = self._queue.settings
+        if now < self._limited_until:
+            return 0
+        free = settings.concurrency - len(self._running) - self._reserved
+        limit = settings.rate_limit
+        if limit is not None:
+            while self._starts and self._starts[0] <= now - limit.per_seconds:
+                self._starts.popleft()
+            free = min(free, limit.max_jobs - len(self._starts) - self._reserved)
+        return free
+
     async def _claim_batch(self) -> list[JobRecord]:
         settings = self._queue.settings
-        free = settings.concurrency - len(self._running) - self._reserved
         now = self._clock.now()
-        if free <= 0 or now < self._limited_until:
+        free = self._free_slots(now)
+        if free <= 0:
             return []
-        if settings.rate_limit is not None:
-            window = settings.rate_limit.per_seconds
-            while self._starts and self._starts[0] <= now - window:
-                self._starts.popleft()
-            free = min(free, settings.rate_limit.max_jobs - len(self._starts) - self._reserved)
-            if free <= 0:
-                return []
+
         if settings.priority_aging_s is not None and now - self._last_aging >= (
             settings.priority_aging_s
         ):
@@ -161,6 +160,7 @@ class Worker:
             await self._store.age_priorities(
                 self._queue.name, waited_since=now - settings.priority_aging_s
             )
+
         # The slots this claim may fill stay reserved while it runs, so a claim made by
         # an add at the same time cannot fill them too.
         self._reserved += free
@@ -168,6 +168,7 @@ class Worker:
             claim = await self._store.claim_batch(self._queue.name, free, lease_s=settings.lease_s)
         finally:
             self._reserved -= free
+
         self._paused = claim.paused
         self._next_due = claim.next_due
         self._drained = len(claim.jobs) < free

@@ -318,8 +318,8 @@ class SQLiteStore:
         return (await self.claim_batch(queue, limit, lease_s=lease_s)).jobs
 
     async def claim_batch(self, queue: str, limit: int, *, lease_s: float) -> Claim:
-        """Claim like :meth:`claim`, and say in the same call whether the queue is paused
-        and when its next delayed job is due, so an idle worker needs no further reads.
+        """Claim like :meth:`claim`, and return in the same call whether the queue is
+        paused and when its next delayed job is due, so an idle worker needs no more reads.
         """
 
         def op(tx: _Tx) -> Claim:
