@@ -7,7 +7,7 @@ A queue with at least one handler is served by a worker in this process.
 from __future__ import annotations
 
 import math
-import uuid
+import os
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -296,7 +296,7 @@ class Queue:
         now = self._engine.clock.now()
         due = run_at if run_at is not None else now + (delay or 0.0)
         return NewJob(
-            id=job_id or uuid.uuid4().hex,
+            id=job_id or _new_job_id(),
             queue=self.name,
             name=name,
             payload=payload,
@@ -547,3 +547,11 @@ def _check_job_options(
         raise InvalidInputError(f"max_stalls must be >= 0, got {max_stalls}")
     if job_id is not None and (not isinstance(job_id, str) or not job_id):
         raise InvalidInputError(f"job_id must be a non-empty string, got {job_id!r}")
+
+
+def _new_job_id() -> str:
+    """Return a random job id: 32 hex digits, like a UUID4's hex without its fixed bits.
+
+    ``uuid.uuid4().hex`` costs several times more, which shows when adding jobs in bulk.
+    """
+    return os.urandom(16).hex()

@@ -1,9 +1,14 @@
 """The worker that serves one queue in this process.
 
-The dispatcher claims as many jobs as there are free slots (and rate-limit tokens) in
-one transaction and starts a task per job. Then it sleeps until something changes: a job
-is added or becomes due, a slot frees up, or the rate-limit window moves. It never polls on
-the happy path: adds in this process wake it directly.
+The dispatcher claims jobs for the free slots (and rate-limit tokens) in one transaction
+and hands them to runner tasks. Then it sleeps until something changes: a job is added or
+becomes due, a slot frees up, or the rate-limit window moves. It never polls on the happy
+path: adds in this process wake it directly.
+
+Runners are long-lived tasks, at most one per slot, that take claimed jobs one after the
+other, so a job costs no task of its own. A claim takes at most half of the slots: while
+the runners work through one batch, the database claims the next one and records the
+end of the previous one, so the event loop and the database thread work at the same time.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ __all__ = ["Worker"]
 logger = logging.getLogger("k2w.worker")
 
 _RETENTION_EVERY = 500
+# A runner whose handlers never suspend lets other tasks run after this many jobs.
+_YIELD_EVERY = 32
 
 
 class Worker:
@@ -62,6 +69,13 @@ class Worker:
         self._drained = False
         self._reserved = 0
         self._task_group: TaskGroup | None = None
+        # Claimed jobs that no runner has taken yet; they hold slots like running ones.
+        self._pending: collections.deque[JobRecord] = collections.deque()
+        # The wake-up events of runners waiting for a job, and how many runners exist.
+        self._idle: list[anyio.Event] = []
+        self._runners = 0
+        # True from calling a runner until that runner runs.
+        self._calling = False
 
     @property
     def running(self) -> frozenset[str]:
@@ -75,10 +89,16 @@ class Worker:
     def cancel_running(self, job_id: str) -> bool:
         """Cancel the handler of ``job_id`` if it runs here."""
         scope = self._running.get(job_id)
-        if scope is None:
-            return False
-        scope.cancel()
-        return True
+        if scope is not None:
+            scope.cancel()
+            return True
+        for record in self._pending:
+            if record.id == job_id:
+                # Claimed but not started: the job is already cancelled in the database,
+                # so it is dropped before its handler runs.
+                self._pending.remove(record)
+                return True
+        return False
 
     # -- dispatching --------------------------------------------------------------------
 
@@ -90,6 +110,7 @@ class Worker:
                 await self._dispatch(task_group)
         finally:
             self._task_group = None
+            self._hand_back_pending()
             with anyio.CancelScope(shield=True):
                 await self._write_outcomes()
 
@@ -112,33 +133,92 @@ class Worker:
         self._next_due = claim.next_due
         if self._queue.settings.rate_limit is not None:
             self._starts.extend(self._clock.now() for _ in claim.jobs)
-        assert self._task_group is not None
-        for record in claim.jobs:
-            self._start(record, self._task_group)
+        self._deliver(claim.jobs)
 
-    def _start(self, record: JobRecord, task_group: TaskGroup) -> None:
-        self._running[record.id] = anyio.CancelScope()
-        task_group.start_soon(self._execute, record, task_group)
+    def _deliver(self, records: list[JobRecord]) -> None:
+        """Queue claimed jobs for the runners and make sure one runner comes for them."""
+        if records:
+            self._pending.extend(records)
+            self._call_runner()
+
+    def _call_runner(self) -> None:
+        """Wake an idle runner, or start one if there are fewer runners than slots.
+
+        One call at a time: the runner that answers calls the next one if jobs are still
+        left when it takes one. Jobs whose handlers never suspend then all run in the
+        first runner, without waking the others; jobs that suspend each get a runner
+        after one more turn of the event loop.
+        """
+        if self._calling:
+            return
+        if self._idle:
+            self._calling = True
+            self._idle.pop().set()
+        elif self._runners < self._queue.settings.concurrency:
+            assert self._task_group is not None
+            self._calling = True
+            self._runners += 1
+            self._task_group.start_soon(self._run_jobs, self._task_group)
+
+    async def _run_jobs(self, task_group: TaskGroup) -> None:
+        """Run claimed jobs one after the other; wait for more when there are none."""
+        try:
+            while True:
+                self._calling = False
+                done = 0
+                while self._pending:
+                    record = self._pending.popleft()
+                    if self._pending:
+                        self._call_runner()
+                    await self._execute(record, task_group)
+                    done += 1
+                    if done % _YIELD_EVERY == 0:
+                        await anyio.lowlevel.checkpoint()
+                if self._runners > self._queue.settings.concurrency:
+                    return
+                wake = anyio.Event()
+                self._idle.append(wake)
+                await wake.wait()
+        finally:
+            self._runners -= 1
+
+    def _hand_back_pending(self) -> None:
+        """Return the claimed jobs that never started, without using up their attempt."""
+        now = self._clock.now()
+        while self._pending:
+            record = self._pending.popleft()
+            self._outcomes.append(
+                Outcome(
+                    record.id,
+                    record.lease_token,
+                    OutcomeKind.RATE_LIMITED,
+                    error="interrupted: the worker shut down",
+                    run_at=now,
+                )
+            )
 
     async def _dispatch(self, task_group: TaskGroup) -> None:
         self._task_group = task_group
         while True:
             self._wakeup = anyio.Event()
             claimed = await self._claim_batch()
-            for record in claimed:
-                self._start(record, task_group)
-            if claimed and len(self._running) < self._queue.settings.concurrency:
+            self._deliver(claimed)
+            if claimed and self._busy() < self._queue.settings.concurrency:
                 continue
             if not claimed:
                 await self._apply_retention()
             await wait_until(self._wakeup, self._clock, await self._next_deadline())
+
+    def _busy(self) -> int:
+        """Return the slots taken by running jobs and by claimed jobs not yet started."""
+        return len(self._running) + len(self._pending)
 
     def _free_slots(self, now: float) -> int:
         """Return how many jobs may start now: free, unreserved slots within the rate limit."""
         settings = self._queue.settings
         if now < self._limited_until:
             return 0
-        free = settings.concurrency - len(self._running) - self._reserved
+        free = settings.concurrency - self._busy() - self._reserved
         limit = settings.rate_limit
         if limit is not None:
             while self._starts and self._starts[0] <= now - limit.per_seconds:
@@ -149,7 +229,8 @@ class Worker:
     async def _claim_batch(self) -> list[JobRecord]:
         settings = self._queue.settings
         now = self._clock.now()
-        free = self._free_slots(now)
+        # At most half of the slots, so that the next claim overlaps this batch's run.
+        free = min(self._free_slots(now), (settings.concurrency + 1) // 2)
         if free <= 0:
             return []
 
@@ -186,7 +267,7 @@ class Worker:
         settings = self._queue.settings
         now = self._clock.now()
         deadlines = []
-        blocked = len(self._running) >= settings.concurrency
+        blocked = self._busy() >= settings.concurrency
         if self._limited_until > now:
             deadlines.append(self._limited_until)
             blocked = True
@@ -204,7 +285,7 @@ class Worker:
     # -- running one job ----------------------------------------------------------------
 
     async def _execute(self, record: JobRecord, task_group: TaskGroup) -> None:
-        scope = self._running[record.id]
+        scope = self._running[record.id] = anyio.CancelScope()
         job = Job(self._queue, record)
         handler = self._queue._handlers.get(record.name)
         started = self._clock.now()

@@ -57,6 +57,7 @@ from ._transactions import (
     _finish_one,
     _get_job,
     _insert_job_tree,
+    _insert_jobs,
     _insert_run,
     _is_plain_completion,
     _job_event,
@@ -290,10 +291,7 @@ class SQLiteStore:
                 _insert_run(tx, run)
             for event in events:
                 tx.emit(event)
-            results = []
-            for job in jobs:
-                results.append(_insert_job_tree(tx, job))
-            return results
+            return _insert_jobs(tx, jobs)
 
         return await self.write(op)
 
@@ -308,7 +306,7 @@ class SQLiteStore:
         """
 
         def op(tx: _Tx) -> tuple[list[tuple[JobRecord, bool]], Claim]:
-            results = [_insert_job_tree(tx, job) for job in jobs]
+            results = _insert_jobs(tx, jobs)
             return results, _claim(tx, queue, limit, lease_s=lease_s, owner=self.owner)
 
         return await self.write(op)

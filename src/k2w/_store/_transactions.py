@@ -31,10 +31,12 @@ from ._records import (
     RunRecord,
 )
 from ._rows import (
+    _JOB_COLUMNS,
     _POLICIES,
     _SCALARS,
     _backoff_text,
     _dumps,
+    _dumps_flat,
     _job_from_row,
 )
 
@@ -50,6 +52,7 @@ __all__ = [
     "_finish_one",
     "_get_job",
     "_insert_job_tree",
+    "_insert_jobs",
     "_insert_run",
     "_is_plain_completion",
     "_job_event",
@@ -64,6 +67,7 @@ __all__ = [
 logger = logging.getLogger("k2w.store")
 
 _LIVE_STATES = ("waiting", "delayed", "active", "waiting-children")
+_PRIORITY_COLUMN = _JOB_COLUMNS.index("priority")
 
 
 class _Tx:
@@ -154,7 +158,7 @@ def _insert_events(tx: _Tx) -> list[EventRecord]:
         "INSERT INTO events (seq, ts, type, workflow_id, user_id, job_id, queue, data) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         [
-            (r.seq, r.ts, r.type, r.workflow_id, r.user_id, r.job_id, r.queue, _dumps(r.data))
+            (r.seq, r.ts, r.type, r.workflow_id, r.user_id, r.job_id, r.queue, _dumps_flat(r.data))
             for r in records
         ],
     )
@@ -193,7 +197,8 @@ def _claim(tx: _Tx, queue: str, limit: int, *, lease_s: float, owner: str) -> Cl
         "ORDER BY priority, pk LIMIT ?) RETURNING *",
         (tx.now, owner, tx.now + lease_s, queue, limit),
     )
-    rows.sort(key=lambda row: (row["priority"], row["pk"]))
+    # RETURNING gives no order.
+    rows.sort(key=lambda row: (row[_PRIORITY_COLUMN], row[0]))
     records = [_job_from_row(row) for row in rows]
     for record in records:
         tx.emit(
@@ -248,7 +253,25 @@ def _insert_run(tx: _Tx, run: RunRecord) -> None:
     )
 
 
-def _insert_job_tree(tx: _Tx, job: NewJob) -> tuple[JobRecord, bool]:
+_INSERT_JOB = (
+    "INSERT INTO jobs (id, queue, name, state, payload, priority, max_attempts, backoff, "
+    "max_stalls, run_at, created_at, timeout, parent_id, on_child_failure, "
+    "pending_children, dedup_key, workflow_id, user_id, schedule_id) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT DO NOTHING"
+)
+
+
+class _Prepared(NamedTuple):
+    """A new job's first state, stored payload and the parameters of its INSERT."""
+
+    state: JobState
+    payload: str
+    run_at: float
+    params: tuple[Any, ...]
+
+
+def _prepare(tx: _Tx, job: NewJob) -> _Prepared:
     if job.children:
         state = JobState.WAITING_CHILDREN
     elif job.delayed and job.run_at > tx.now:
@@ -257,47 +280,102 @@ def _insert_job_tree(tx: _Tx, job: NewJob) -> tuple[JobRecord, bool]:
         state = JobState.WAITING
     payload = _dumps(job.payload)
     run_at = max(job.run_at, tx.now) if job.delayed else tx.now
+    params = (
+        job.id,
+        job.queue,
+        job.name,
+        state.value,
+        payload,
+        job.priority,
+        job.max_attempts,
+        _backoff_text(job.backoff),
+        job.max_stalls,
+        run_at,
+        tx.now,
+        job.timeout,
+        job.parent_id,
+        job.on_child_failure.value,
+        0,
+        job.dedup_key,
+        job.workflow_id,
+        job.user_id,
+        job.schedule_id,
+    )
+    return _Prepared(state, payload, run_at, params)
+
+
+def _added(tx: _Tx, job: NewJob, prepared: _Prepared) -> JobRecord:
+    """Return the record of a job just inserted, and emit its event."""
+    # A payload reads back as what JSON makes of it (tuples become lists); plain scalars
+    # need no round trip.
+    payload = job.payload if type(job.payload) in _SCALARS else json.loads(prepared.payload)
+    record = _new_record(job, prepared.state, payload, prepared.run_at, tx.now)
+    event_type = "job:delayed" if prepared.state is JobState.DELAYED else "job:added"
+    tx.emit(_job_event(event_type, record, {"runAt": record.run_at}))
+    return record
+
+
+def _insert_jobs(tx: _Tx, jobs: Sequence[NewJob]) -> list[tuple[JobRecord, bool]]:
+    """Insert jobs and their children; return each top job and whether it is new.
+
+    Jobs without children whose ids and de-duplication keys are all free go in with one
+    ``executemany``; the others, one by one.
+    """
+    if len(jobs) > 1 and not any(job.children for job in jobs) and _all_free(tx, jobs):
+        prepared = [_prepare(tx, job) for job in jobs]
+        before = tx.conn.total_changes
+        tx.executemany(_INSERT_JOB, [item.params for item in prepared])
+        if tx.conn.total_changes - before != len(jobs):
+            raise StoreError("a job of a bulk insert was not inserted; no job was added")
+        return [(_added(tx, job, item), True) for job, item in zip(jobs, prepared, strict=True)]
+    return [_insert_job_tree(tx, job) for job in jobs]
+
+
+def _all_free(tx: _Tx, jobs: Sequence[NewJob]) -> bool:
+    """Return True when no two jobs share an id and no id or pending dedup key is taken."""
+    ids = [job.id for job in jobs]
+    if len(set(ids)) != len(ids):
+        return False
+    keys: dict[str, set[str]] = {}
+    for job in jobs:
+        if job.dedup_key is not None:
+            queue_keys = keys.setdefault(job.queue, set())
+            if job.dedup_key in queue_keys:
+                return False
+            queue_keys.add(job.dedup_key)
+    for start in range(0, len(ids), _IN_CHUNK):
+        chunk = ids[start : start + _IN_CHUNK]
+        taken = tx.fetchall(
+            f"SELECT 1 FROM jobs WHERE id IN ({','.join('?' * len(chunk))}) LIMIT 1", chunk
+        )
+        if taken:
+            return False
+    for queue, queue_keys in keys.items():
+        key_list = sorted(queue_keys)
+        for start in range(0, len(key_list), _IN_CHUNK):
+            chunk = key_list[start : start + _IN_CHUNK]
+            taken = tx.fetchall(
+                "SELECT 1 FROM jobs WHERE queue = ? AND dedup_key IN "
+                f"({','.join('?' * len(chunk))}) AND state IN "
+                f"({','.join('?' * len(_LIVE_STATES))}) LIMIT 1",
+                (queue, *chunk, *_LIVE_STATES),
+            )
+            if taken:
+                return False
+    return True
+
+
+def _insert_job_tree(tx: _Tx, job: NewJob) -> tuple[JobRecord, bool]:
+    prepared = _prepare(tx, job)
     # A duplicate id or a pending job's dedup_key hits a unique index; DO NOTHING makes
     # that a zero-row insert instead of an error, and the existing job is returned.
-    inserted = tx.execute(
-        "INSERT INTO jobs (id, queue, name, state, payload, priority, max_attempts, backoff, "
-        "max_stalls, run_at, created_at, timeout, parent_id, on_child_failure, "
-        "pending_children, dedup_key, workflow_id, user_id, schedule_id) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT DO NOTHING",
-        (
-            job.id,
-            job.queue,
-            job.name,
-            state.value,
-            payload,
-            job.priority,
-            job.max_attempts,
-            _backoff_text(job.backoff),
-            job.max_stalls,
-            run_at,
-            tx.now,
-            job.timeout,
-            job.parent_id,
-            job.on_child_failure.value,
-            0,
-            job.dedup_key,
-            job.workflow_id,
-            job.user_id,
-            job.schedule_id,
-        ),
-    )
+    inserted = tx.execute(_INSERT_JOB, prepared.params)
     if not inserted:
         existing = _find_duplicate(tx, job)
         assert existing is not None, f"job {job.id} was neither inserted nor found"
         tx.emit(_job_event("job:deduplicated", existing, {"deduplicatedJobId": job.id}))
         return existing, False
-    # A payload reads back as what JSON makes of it (tuples become lists); plain scalars
-    # need no round trip.
-    stored = job.payload if type(job.payload) in _SCALARS else json.loads(payload)
-    record = _new_record(job, state, stored, run_at, tx.now)
-    event_type = "job:delayed" if state is JobState.DELAYED else "job:added"
-    tx.emit(_job_event(event_type, record, {"runAt": record.run_at}))
+    record = _added(tx, job, prepared)
 
     if job.children:
         added = 0
