@@ -91,7 +91,17 @@ _SCALARS = frozenset({type(None), str, int, float, bool})
 
 
 def _backoff_text(backoff: dict[str, Any]) -> str:
-    return _backoff_text_cached(tuple(sorted(backoff.items())))
+    # Jobs added without a backoff share one dict, never changed: the last dict seen
+    # skips the sort. The backoff dicts of records are only read.
+    last_dict, last_text = _last_backoff[0]
+    if last_dict is backoff:
+        return last_text
+    text = _backoff_text_cached(tuple(sorted(backoff.items())))
+    _last_backoff[0] = (backoff, text)
+    return text
+
+
+_last_backoff: list[tuple[dict[str, Any] | None, str]] = [(None, "")]
 
 
 @functools.lru_cache(maxsize=256)

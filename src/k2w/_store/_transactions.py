@@ -393,36 +393,37 @@ def _insert_job_tree(tx: _Tx, job: NewJob) -> tuple[JobRecord, bool]:
 
 
 def _new_record(job: NewJob, state: JobState, payload: Any, run_at: float, now: float) -> JobRecord:
+    # Positional: a bulk add builds one record per job, and keywords cost more.
     return JobRecord(
-        id=job.id,
-        queue=job.queue,
-        name=job.name,
-        state=state,
-        payload=payload,
-        priority=job.priority,
-        attempts_made=0,
-        max_attempts=job.max_attempts,
-        backoff=job.backoff,
-        stalls=0,
-        max_stalls=job.max_stalls,
-        run_at=run_at,
-        created_at=now,
-        started_at=None,
-        finished_at=None,
-        result=None,
-        error=None,
-        timeout=job.timeout,
-        parent_id=job.parent_id,
-        on_child_failure=job.on_child_failure,
-        pending_children=0,
-        dedup_key=job.dedup_key,
-        workflow_id=job.workflow_id,
-        user_id=job.user_id,
-        progress=0.0,
-        lease_owner=None,
-        lease_expires_at=None,
-        lease_token=0,
-        schedule_id=job.schedule_id,
+        job.id,
+        job.queue,
+        job.name,
+        state,
+        payload,
+        job.priority,
+        0,  # attempts_made
+        job.max_attempts,
+        job.backoff,
+        0,  # stalls
+        job.max_stalls,
+        run_at,
+        now,  # created_at
+        None,  # started_at
+        None,  # finished_at
+        None,  # result
+        None,  # error
+        job.timeout,
+        job.parent_id,
+        job.on_child_failure,
+        0,  # pending_children
+        job.dedup_key,
+        job.workflow_id,
+        job.user_id,
+        0.0,  # progress
+        None,  # lease_owner
+        None,  # lease_expires_at
+        0,  # lease_token
+        job.schedule_id,
     )
 
 
