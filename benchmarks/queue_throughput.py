@@ -22,8 +22,10 @@ disk: pass ``--tmp-dir`` to move it, and avoid a RAM file system such as tmpfs):
    peak RSS of a process that opens such a database and claims from it.
 
 The last line reads ``k2w/huey-storage: N.N×``: k2w's end-to-end rate divided by
-Huey's storage rate, both with ``PRAGMA synchronous = NORMAL`` (k2w's default) so
-that both pay for the same durability.
+Huey's storage rate, with Huey as it ships (``SqliteStorage`` leaves SQLite's default,
+``PRAGMA synchronous = FULL``) and k2w at the same setting, so that both pay for the
+same durability. The line above it gives the same ratio with both at ``NORMAL`` (k2w's
+default), where Huey's storage is about five times faster.
 """
 
 from __future__ import annotations
@@ -650,6 +652,11 @@ class Results:
 
     @property
     def ratio(self) -> float:
+        """k2w's end-to-end rate over Huey's storage rate, both at Huey's default (FULL)."""
+        return self.rates[K2W_FULL].median / self.rates[HUEY_DEFAULT].median
+
+    @property
+    def ratio_normal(self) -> float:
         """k2w's end-to-end rate over Huey's storage rate, both at synchronous=NORMAL."""
         return self.rates[K2W_NORMAL].median / self.rates[HUEY_NORMAL].median
 
@@ -714,13 +721,15 @@ def target_rows(plan: Plan, results: Results) -> list[tuple[str, str]]:
     p99 = quantile(results.delays, 0.99) * 1000
     claim_ratio = results.large_backlog["claim_median_s"] / results.small_backlog["claim_median_s"]
     rss_ratio = results.large_backlog["peak_rss_mib"] / results.small_backlog["peak_rss_mib"]
-    ratio_default = results.rates[K2W_NORMAL].median / results.rates[HUEY_DEFAULT].median
     return [
         (
-            "k2w >= 5× Huey storage (both synchronous=NORMAL)",
+            "k2w >= 5× Huey storage, both at Huey's default (FULL)",
             f"{results.ratio:.2f}×  {verdict(results.ratio >= 5)}",
         ),
-        ("  for reference: k2w (NORMAL) / Huey default (FULL)", f"{ratio_default:.2f}×"),
+        (
+            "k2w >= 5× Huey storage, both at synchronous=NORMAL",
+            f"{results.ratio_normal:.2f}×  {verdict(results.ratio_normal >= 5)}",
+        ),
         ("enqueue-to-start p50 < 1 ms", f"{p50:.2f} ms  {verdict(p50 < 1)}"),
         ("enqueue-to-start p99 < 5 ms", f"{p99:.2f} ms  {verdict(p99 < 5)}"),
         (
@@ -747,6 +756,7 @@ def run_all(plan: Plan) -> None:
     print_results(plan, results)
     print()
     print(f"other processes used {other_cpu.describe()}")
+    print(f"k2w/huey-storage at synchronous=NORMAL: {results.ratio_normal:.1f}×")
     print(f"k2w/huey-storage: {results.ratio:.1f}×")
 
 
