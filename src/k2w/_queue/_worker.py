@@ -6,9 +6,9 @@ becomes due, a slot frees up, or the rate-limit window moves. It never polls on 
 path: adds in this process wake it directly.
 
 Runners are long-lived tasks, at most one per slot, that take claimed jobs one after the
-other, so a job costs no task of its own. A claim takes at most half of the slots: while
-the runners work through one batch, the database claims the next one and records the
-end of the previous one, so the event loop and the database thread work at the same time.
+other, so a job costs no task of its own. A claim takes at most half of the slots. So
+while the runners work through one batch, the database thread claims the next one and
+records the end of the previous one.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ class Worker:
         self._drained = False
         self._reserved = 0
         self._task_group: TaskGroup | None = None
-        # Claimed jobs that no runner has taken yet; they hold slots like running ones.
+        # Claimed jobs that no runner has taken yet. They use slots like running ones.
         self._pending: collections.deque[JobRecord] = collections.deque()
         # The wake-up events of runners waiting for a job, and how many runners exist.
         self._idle: list[anyio.Event] = []
@@ -144,9 +144,9 @@ class Worker:
     def _call_runner(self) -> None:
         """Wake an idle runner, or start one if there are fewer runners than slots.
 
-        One call at a time: the runner that answers calls the next one if jobs are still
+        One call at a time: the runner that wakes calls the next one if jobs are still
         left when it takes one. Jobs whose handlers never suspend then all run in the
-        first runner, without waking the others; jobs that suspend each get a runner
+        first runner, without waking the others. Jobs that suspend each get a runner
         after one more turn of the event loop.
         """
         if self._calling:
@@ -161,7 +161,7 @@ class Worker:
             self._task_group.start_soon(self._run_jobs, self._task_group)
 
     async def _run_jobs(self, task_group: TaskGroup) -> None:
-        """Run claimed jobs one after the other; wait for more when there are none."""
+        """Run claimed jobs one after the other, and wait for more when there are none."""
         try:
             while True:
                 self._calling = False

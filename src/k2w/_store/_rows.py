@@ -36,7 +36,7 @@ _encode_string = json.encoder.encode_basestring
 
 
 def _dumps(value: Any) -> str:
-    # Most payloads and results are None, a number or a string; they skip the encoder's
+    # Most payloads and results are None, a number or a string, so they skip the encoder's
     # Python layers. Floats keep the encoder, which spells NaN and infinities.
     kind = type(value)
     if value is None:
@@ -64,7 +64,7 @@ _FLAT_ENCODER = (
 def _dumps_flat(value: dict[str, Any]) -> str:
     """Encode a dict like :func:`_dumps`, faster when every value is a scalar.
 
-    Event data is mostly such a dict; a dict that holds containers takes the checked path.
+    Event data is mostly such a dict. A dict that contains containers takes the checked path.
     """
     if _FLAT_ENCODER is None:
         return _ENCODER.encode(value)

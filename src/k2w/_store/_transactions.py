@@ -316,17 +316,20 @@ def _added(tx: _Tx, job: NewJob, prepared: _Prepared) -> JobRecord:
 
 
 def _insert_jobs(tx: _Tx, jobs: Sequence[NewJob]) -> list[tuple[JobRecord, bool]]:
-    """Insert jobs and their children; return each top job and whether it is new.
+    """Insert jobs and their children, and return each top job and whether it is new.
 
     Jobs without children whose ids and de-duplication keys are all free go in with one
-    ``executemany``; the others, one by one.
+    ``executemany``. Otherwise the jobs go in one by one.
     """
     if len(jobs) > 1 and not any(job.children for job in jobs) and _all_free(tx, jobs):
         prepared = [_prepare(tx, job) for job in jobs]
         before = tx.conn.total_changes
         tx.executemany(_INSERT_JOB, [item.params for item in prepared])
         if tx.conn.total_changes - before != len(jobs):
-            raise StoreError("a job of a bulk insert was not inserted; no job was added")
+            raise StoreError(
+                "bulk insert failed: a job with a free id and key was not inserted, so no "
+                "job was added; add the jobs again"
+            )
         return [(_added(tx, job, item), True) for job, item in zip(jobs, prepared, strict=True)]
     return [_insert_job_tree(tx, job) for job in jobs]
 
@@ -345,22 +348,22 @@ def _all_free(tx: _Tx, jobs: Sequence[NewJob]) -> bool:
             queue_keys.add(job.dedup_key)
     for start in range(0, len(ids), _IN_CHUNK):
         chunk = ids[start : start + _IN_CHUNK]
-        taken = tx.fetchall(
+        conflicts = tx.fetchall(
             f"SELECT 1 FROM jobs WHERE id IN ({','.join('?' * len(chunk))}) LIMIT 1", chunk
         )
-        if taken:
+        if conflicts:
             return False
     for queue, queue_keys in keys.items():
         key_list = sorted(queue_keys)
         for start in range(0, len(key_list), _IN_CHUNK):
             chunk = key_list[start : start + _IN_CHUNK]
-            taken = tx.fetchall(
+            conflicts = tx.fetchall(
                 "SELECT 1 FROM jobs WHERE queue = ? AND dedup_key IN "
                 f"({','.join('?' * len(chunk))}) AND state IN "
                 f"({','.join('?' * len(_LIVE_STATES))}) LIMIT 1",
                 (queue, *chunk, *_LIVE_STATES),
             )
-            if taken:
+            if conflicts:
                 return False
     return True
 
