@@ -25,7 +25,7 @@ The last line reads ``k2w/huey-storage: N.N×``: k2w's end-to-end rate divided b
 Huey's storage rate, with Huey as it ships (``SqliteStorage`` leaves SQLite's default,
 ``PRAGMA synchronous = FULL``) and k2w at the same setting, so that both pay for the
 same durability. The line above it gives the same ratio with both at ``NORMAL`` (k2w's
-default), where Huey's storage is about five times faster.
+default), where Huey's storage measured about five times faster on 2 cores.
 """
 
 from __future__ import annotations

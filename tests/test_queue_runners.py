@@ -3,7 +3,7 @@
 A worker hands claimed jobs to long-lived runner tasks; a job claimed but not yet taken
 by a runner waits in the worker. These tests put a job there on purpose, by claiming it
 from the store directly, because on a live queue a runner takes it within one turn of the
-event loop. Bulk adds of plain jobs go in with one ``executemany``; the tests check that
+event loop. Bulk adds of plain jobs go in with one ``executemany``. The tests check that
 the records it returns match what was stored, and that taken ids and keys still
 de-duplicate.
 """

@@ -184,18 +184,18 @@ class Worker:
 
     def _hand_back_pending(self) -> None:
         """Return the claimed jobs that never started, without using up their attempt."""
-        now = self._clock.now()
         while self._pending:
-            record = self._pending.popleft()
-            self._outcomes.append(
-                Outcome(
-                    record.id,
-                    record.lease_token,
-                    OutcomeKind.RATE_LIMITED,
-                    error="interrupted: the worker shut down",
-                    run_at=now,
-                )
-            )
+            self._outcomes.append(self._interrupted(self._pending.popleft()))
+
+    def _interrupted(self, record: JobRecord) -> Outcome:
+        """Return the outcome that hands ``record`` back at shutdown, due again at once."""
+        return Outcome(
+            record.id,
+            record.lease_token,
+            OutcomeKind.RATE_LIMITED,
+            error="interrupted: the worker shut down",
+            run_at=self._clock.now(),
+        )
 
     async def _dispatch(self, task_group: TaskGroup) -> None:
         self._task_group = task_group
@@ -321,16 +321,7 @@ class Worker:
         except anyio.get_cancelled_exc_class():
             # The app is shutting down: hand the job back without using up its attempt.
             with anyio.CancelScope(shield=True):
-                await self._finish(
-                    record,
-                    Outcome(
-                        record.id,
-                        record.lease_token,
-                        OutcomeKind.RATE_LIMITED,
-                        error="interrupted: the worker shut down",
-                        run_at=self._clock.now(),
-                    ),
-                )
+                await self._finish(record, self._interrupted(record))
             raise
         finally:
             if watch_scope is not None:
