@@ -143,6 +143,18 @@ async def test_bulk_add_returns_what_was_stored(app: k2w.K2W) -> None:
     assert [job.state for job in added] == [JobState.WAITING, JobState.DELAYED, JobState.WAITING]
 
 
+async def test_generated_ids_sort_in_creation_order(app: k2w.K2W) -> None:
+    queue = app.queue("idle")
+
+    added = await queue.add_bulk([{"name": "task", "payload": i} for i in range(2_000)])
+    one = await queue.add("task")
+
+    ids = [job.id for job in added] + [one.id]
+    assert ids == sorted(ids)
+    assert len(set(ids)) == len(ids)
+    assert all(len(job_id) == 32 and int(job_id, 16) >= 0 for job_id in ids)
+
+
 async def test_bulk_add_with_taken_id_returns_existing(app: k2w.K2W, events: EventLog) -> None:
     queue = app.queue("idle")
     first = await queue.add("task", "first", job_id="order-1")

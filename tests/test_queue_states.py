@@ -103,6 +103,75 @@ async def test_counts_every_state(app: k2w.K2W) -> None:
     }
 
 
+async def test_counts_every_state_with_jobs_in_each(app: k2w.K2W) -> None:
+    queue = app.queue("q")
+    gate = Gate()
+
+    async def handle(job: k2w.Job) -> str:
+        if job.payload == "fail":
+            raise ValueError("bad input")
+        if job.payload == "block":
+            return str(await gate(job))
+        return "done"
+
+    queue.set_handler("task", handle)
+    done = [await queue.add("task", "ok") for _ in range(3)]
+    failed = [await queue.add("task", "fail") for _ in range(2)]
+    for job in (*done, *failed):
+        await wait_final(queue, job.id)
+    await queue.add("task", "block")
+    await gate.wait_started(1)
+    await queue.add_flow(k2w.FlowJob("task", children=[k2w.FlowJob("task", queue="idle")]))
+    await queue.pause()
+    waiting = [await queue.add("task", "ok") for _ in range(4)]
+    await queue.cancel(waiting[0].id)
+    await queue.add("task", "ok", delay=30)
+    # Jobs of another queue, in final states too, are not counted.
+    await app.queue("idle").add("task")
+
+    counts = await queue.counts()
+
+    assert counts == {
+        "waiting": 3,
+        "delayed": 1,
+        "active": 1,
+        "waiting-children": 1,
+        "completed": 3,
+        "failed": 2,
+        "cancelled": 1,
+    }
+    assert [job.id for job in await queue.list_jobs("completed")] == [job.id for job in done]
+    assert [job.id for job in await queue.list_jobs("failed")] == [job.id for job in failed]
+    gate.open()
+
+
+async def test_list_jobs_rejects_unknown_state(app: k2w.K2W) -> None:
+    with pytest.raises(k2w.InvalidInputError, match=r"'done' is not a job state.*completed"):
+        await app.queue("idle").list_jobs("done")
+
+
+async def test_list_jobs_of_a_retried_job_follows_its_state(app: k2w.K2W) -> None:
+    queue = app.queue("q")
+    calls = 0
+
+    async def fail_once(job: k2w.Job) -> str:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise k2w.UnrecoverableError("first try fails")
+        return "done"
+
+    queue.set_handler("task", fail_once)
+    job = await queue.add("task")
+    await wait_final(queue, job.id)
+    await queue.pause()
+    await queue.retry(job.id)
+
+    assert [j.id for j in await queue.list_jobs("waiting")] == [job.id]
+    assert await queue.list_jobs("failed") == []
+    assert (await queue.counts())["failed"] == 0
+
+
 async def test_counts_only_own_queue(app: k2w.K2W) -> None:
     await app.queue("a").add("task")
 

@@ -66,6 +66,72 @@ async def test_schema_reopen_keeps_data(db_path: Path, clock: TrackingClock) -> 
 
 
 @pytest.mark.anyio
+async def test_schema_v2_database_migrates_with_its_jobs(
+    db_path: Path, clock: TrackingClock
+) -> None:
+    """A database made before the per-state indexes keeps its jobs and counts them right."""
+    from k2w._store._schema import MIGRATIONS
+    from k2w._store._transactions import _split_sql
+
+    with closing(sqlite3.connect(db_path, isolation_level=None)) as conn:
+        for migration in MIGRATIONS[:2]:
+            for statement in _split_sql(migration):
+                conn.execute(statement)
+        conn.execute("PRAGMA user_version = 2")
+        conn.executemany(
+            "INSERT INTO jobs (id, queue, name, state, payload, run_at, created_at, "
+            "finished_at) VALUES (?, 'old', 'task', ?, 'null', 0, 0, ?)",
+            [
+                ("w1", "waiting", None),
+                ("c1", "completed", 5.0),
+                ("c2", "completed", 6.0),
+                ("f1", "failed", 7.0),
+            ],
+        )
+
+    async with open_app(db_path, clock) as app:
+        counts = await app.queue("old").counts()
+        completed = await app.queue("old").list_jobs("completed")
+        cleaned = await app.queue("old").clean("completed", limit=1)
+
+    assert pragma(db_path, "user_version") == SCHEMA_VERSION
+    assert (counts["waiting"], counts["completed"], counts["failed"]) == (1, 2, 1)
+    assert [job.id for job in completed] == ["c1", "c2"]
+    assert cleaned == 1
+    with closing(sqlite3.connect(db_path)) as conn:
+        indexes = {
+            row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
+        }
+        remaining = [row[0] for row in conn.execute("SELECT id FROM jobs ORDER BY pk")]
+    assert "jobs_state" not in indexes
+    assert {"jobs_finished", "jobs_parked"} <= indexes
+    # clean() removes the oldest finished job first.
+    assert remaining == ["w1", "c2", "f1"]
+
+
+@pytest.mark.anyio
+async def test_counting_reads_only_indexes(db_path: Path, clock: TrackingClock) -> None:
+    """Counts, clean and trim stay index lookups however many jobs the table holds."""
+    from k2w._store._sqlite import _COUNTS_SQL
+
+    async with open_store(db_path, clock):
+        pass
+    with closing(sqlite3.connect(db_path)) as conn:
+        plans = {
+            "counts": conn.execute(f"EXPLAIN QUERY PLAN {_COUNTS_SQL}", ("q",)).fetchall(),
+            "clean": conn.execute(
+                "EXPLAIN QUERY PLAN SELECT pk FROM jobs WHERE queue = ? AND state = ? "
+                "AND finished_at < ? ORDER BY finished_at LIMIT ?",
+                ("q", "completed", 1.0, 10),
+            ).fetchall(),
+        }
+    for name, plan in plans.items():
+        details = [row[3] for row in plan]
+        scans = [d for d in details if d.startswith("SCAN") and "INDEX" not in d]
+        assert not scans, f"{name} scans the table: {details}"
+
+
+@pytest.mark.anyio
 async def test_schema_newer_version_rejected(db_path: Path, clock: TrackingClock) -> None:
     make_database(db_path, SCHEMA_VERSION + 1)
 

@@ -141,5 +141,15 @@ CREATE TABLE counters (
 INSERT INTO counters (name, value) SELECT 'event_seq', COALESCE(MAX(seq), 0) FROM events;
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+# A full index on (queue, state, finished_at) changed on every state change of every job.
+# Per-state partial indexes cover the same reads (the waiting, delayed and active states
+# already had theirs), and a job now enters one only when it parks or finishes.
+# ``finished_at`` is set exactly when a job reaches a final state.
+_V3 = """
+DROP INDEX jobs_state;
+CREATE INDEX jobs_finished ON jobs (queue, state, finished_at) WHERE finished_at IS NOT NULL;
+CREATE INDEX jobs_parked ON jobs (queue) WHERE state = 'waiting-children';
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -80,6 +80,29 @@ Synchronous = Literal["NORMAL", "FULL"]
 
 _MAX_BATCH = 512
 
+# One count per state, each over its own partial index, so counting a queue's jobs reads
+# only index entries. (The state names are literals: SQLite uses a partial index only
+# when the query's WHERE names the index's own condition.)
+_COUNTS_SQL = """
+SELECT 'waiting', COUNT(*) FROM jobs WHERE queue = ?1 AND state = 'waiting'
+UNION ALL SELECT 'delayed', COUNT(*) FROM jobs WHERE queue = ?1 AND state = 'delayed'
+UNION ALL SELECT 'active', COUNT(*) FROM jobs WHERE state = 'active' AND queue = ?1
+UNION ALL SELECT 'waiting-children', COUNT(*) FROM jobs
+    WHERE queue = ?1 AND state = 'waiting-children'
+UNION ALL SELECT state, COUNT(*) FROM jobs
+    WHERE queue = ?1 AND finished_at IS NOT NULL
+      AND state IN ('completed', 'failed', 'cancelled') GROUP BY state
+"""
+
+
+def _states_clause(states: Sequence[JobState]) -> str:
+    """Return a WHERE term for jobs in ``states``, written so a partial index can serve it."""
+    values = sorted({state.value for state in states})
+    term = f"state = '{values[0]}'" if len(values) == 1 else f"state IN {tuple(values)!r}"
+    if all(JobState(value).is_final for value in values):
+        term += " AND finished_at IS NOT NULL"
+    return term
+
 
 class SQLiteStore:
     """A store on one SQLite file (or ``":memory:"``).
@@ -562,9 +585,10 @@ class SQLiteStore:
 
         def op(tx: _Tx) -> int:
             rows = tx.fetchall(
-                "DELETE FROM jobs WHERE queue = ? AND state = ? AND pk NOT IN ("
-                "SELECT pk FROM jobs WHERE queue = ? AND state = ? "
-                "ORDER BY finished_at DESC, pk DESC LIMIT ?) RETURNING id",
+                "DELETE FROM jobs WHERE queue = ? AND state = ? AND finished_at IS NOT NULL "
+                "AND pk NOT IN (SELECT pk FROM jobs WHERE queue = ? AND state = ? "
+                "AND finished_at IS NOT NULL ORDER BY finished_at DESC, pk DESC LIMIT ?) "
+                "RETURNING id",
                 (queue, state.value, queue, state.value, keep),
             )
             tx.executemany("DELETE FROM job_logs WHERE job_id = ?", [(r[0],) for r in rows])
@@ -609,8 +633,7 @@ class SQLiteStore:
             clauses.append("queue = ?")
             params.append(queue)
         if states:
-            clauses.append(f"state IN ({','.join('?' * len(states))})")
-            params.extend(s.value for s in states)
+            clauses.append(_states_clause(states))
         if workflow_id is not None:
             clauses.append("workflow_id = ?")
             params.append(workflow_id)
@@ -622,9 +645,7 @@ class SQLiteStore:
 
     async def counts(self, queue: str) -> dict[JobState, int]:
         """Return how many jobs of ``queue`` are in each state."""
-        rows = await self._read(
-            "SELECT state, COUNT(*) FROM jobs WHERE queue = ? GROUP BY state", (queue,)
-        )
+        rows = await self._read(_COUNTS_SQL, (queue,))
         found = {JobState(r[0]): int(r[1]) for r in rows}
         return {state: found.get(state, 0) for state in JobState}
 
