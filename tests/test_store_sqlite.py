@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import math
 import sqlite3
 import warnings
 from collections.abc import AsyncIterator, Callable
@@ -14,7 +15,7 @@ import anyio
 import pytest
 
 import k2w
-from k2w._store import SCHEMA_VERSION, NewEvent, SQLiteStore
+from k2w._store import SCHEMA_VERSION, NewEvent, NewJob, Outcome, OutcomeKind, SQLiteStore
 from k2w._store._transactions import _Tx
 from support.engine import GUARD_S, TrackingClock, open_app
 
@@ -285,6 +286,82 @@ async def test_write_error_is_store_error(db_path: Path, clock: TrackingClock) -
     async with open_store(db_path, clock) as store:
         with pytest.raises(k2w.StoreError, match="a database write failed"):
             await store.write(broken_insert)
+
+
+# -- events and completions written from one JSON array ------------------------------------------
+
+EVENT_DATA: list[dict[str, Any]] = [
+    {"message": "Đang viết bài: máy lọc không khí ✅", "quote": 'a "b" \\ c\n'},
+    {"progress": 33.333333333333336, "tiny": 1e-7, "big": 2**62, "negative": -0.5},
+    {"nested": {"list": [1, "hai", None, True]}, "empty": {}, "none": None},
+    {},
+]
+
+
+@pytest.mark.anyio
+async def test_events_round_trip_through_the_log(db_path: Path, clock: TrackingClock) -> None:
+    async with open_store(db_path, clock) as store:
+        published: list[Any] = []
+        store.on_commit = lambda records: published.extend(records)
+
+        def op(tx: _Tx) -> None:
+            for index, data in enumerate(EVENT_DATA):
+                tx.emit(NewEvent("test:data", data, workflow_id=f"wf{index}", user_id="u1"))
+
+        await store.write(op)
+        stored = await store.read_events()
+
+    assert [event.data for event in stored] == EVENT_DATA
+    assert [event.workflow_id for event in stored] == ["wf0", "wf1", "wf2", "wf3"]
+    assert [event.seq for event in stored] == [event.seq for event in published]
+    assert [event.seq for event in stored] == list(range(stored[0].seq, stored[0].seq + 4))
+
+
+@pytest.mark.anyio
+async def test_event_with_nan_is_still_logged(db_path: Path, clock: TrackingClock) -> None:
+    async with open_store(db_path, clock) as store:
+
+        def op(tx: _Tx) -> None:
+            tx.emit(NewEvent("test:nan", {"value": float("nan"), "name": "đ"}))
+            tx.emit(NewEvent("test:inf", {"value": float("inf")}))
+
+        await store.write(op)
+        stored = await store.read_events()
+
+    assert [event.type for event in stored] == ["test:nan", "test:inf"]
+    assert math.isnan(stored[0].data["value"])
+    assert stored[0].data["name"] == "đ"
+    assert stored[1].data["value"] == float("inf")
+
+
+@pytest.mark.anyio
+async def test_finish_completes_only_jobs_whose_lease_matches(
+    db_path: Path, clock: TrackingClock
+) -> None:
+    async with open_store(db_path, clock) as store:
+        await store.add_jobs(
+            [NewJob(id=f"j{i}", queue="q", name="task", payload=i) for i in range(3)]
+        )
+        claimed = await store.claim("q", 3, lease_s=30)
+        # j2 was taken over meanwhile: its lease token moved on.
+        await store.write(
+            lambda tx: tx.execute("UPDATE jobs SET lease_token = lease_token + 1 WHERE id = 'j2'")
+        )
+        outcomes = [
+            Outcome(r.id, r.lease_token, OutcomeKind.COMPLETE, result={"n": r.payload}, record=r)
+            for r in claimed
+        ]
+        changed = await store.finish([*outcomes, outcomes[0]])
+        jobs = {job_id: await store.get_job(job_id) for job_id in ("j0", "j1", "j2")}
+        assert None not in jobs.values()
+        completions = await store.read_events(types=["job:completed"])
+
+    assert changed == ["j0", "j1"]
+    states = {job_id: job.state for job_id, job in jobs.items() if job is not None}
+    assert states == {"j0": "completed", "j1": "completed", "j2": "active"}
+    assert [job.result for job in jobs.values() if job is not None] == [{"n": 0}, {"n": 1}, None]
+    assert [event.job_id for event in completions] == ["j0", "j1"]
+    assert completions[0].data == {"name": "task", "attempt": 1, "durationS": 0.0}
 
 
 # -- the asyncio requirement --------------------------------------------------------------------

@@ -154,9 +154,14 @@ class NewEvent:
     queue: str | None = None
 
 
-@dataclass(slots=True, frozen=True)
+@dataclass(slots=True)
 class EventRecord:
-    """An event as stored, with its sequence number."""
+    """An event as stored, with its sequence number.
+
+    Not frozen: a write transaction makes each record when the event is emitted and sets
+    ``seq`` when it is committed, and a frozen dataclass costs more to build. Treat a
+    committed record as read-only.
+    """
 
     seq: int
     ts: float

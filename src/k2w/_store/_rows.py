@@ -23,7 +23,6 @@ __all__ = [
     "_STATES",
     "_backoff_text",
     "_dumps",
-    "_dumps_flat",
     "_event_from_row",
     "_job_from_row",
     "_loads",
@@ -47,31 +46,6 @@ def _dumps(value: Any) -> str:
         return _encode_string(value)
     # One shared encoder: json.dumps with non-default options builds a new one per call.
     return _ENCODER.encode(value)
-
-
-# The C encoder behind json, built once. Without the circular-reference check it is only
-# safe for values that cannot contain themselves: see :func:`_dumps_flat`.
-_C_MAKE_ENCODER = getattr(json.encoder, "c_make_encoder", None)
-_FLAT_ENCODER = (
-    None
-    if _C_MAKE_ENCODER is None
-    else _C_MAKE_ENCODER(
-        None, _ENCODER.default, json.encoder.encode_basestring, None, ":", ",", False, False, True
-    )
-)
-
-
-def _dumps_flat(value: dict[str, Any]) -> str:
-    """Encode a dict like :func:`_dumps`, faster when every value is a scalar.
-
-    Event data is mostly such a dict. A dict that contains containers takes the checked path.
-    """
-    if _FLAT_ENCODER is None:
-        return _ENCODER.encode(value)
-    for item in value.values():
-        if type(item) not in _SCALARS:
-            return _ENCODER.encode(value)
-    return "".join(_FLAT_ENCODER(value, 0))
 
 
 def _loads(text: str | None) -> Any:

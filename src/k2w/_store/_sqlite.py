@@ -60,7 +60,6 @@ from ._transactions import (
     _insert_jobs,
     _insert_run,
     _is_plain_completion,
-    _job_event,
     _notify_parent,
     _owner_is_dead,
     _remove_pending_occurrences,
@@ -493,7 +492,7 @@ class SQLiteStore:
                 return None
             record = _get_job(tx, job_id)
             assert record is not None
-            tx.emit(_job_event("job:added", record, {"retried": True}))
+            tx.emit_job("job:added", record, {"retried": True})
             return record
 
         return await self.write(op)

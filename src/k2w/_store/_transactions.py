@@ -36,7 +36,6 @@ from ._rows import (
     _SCALARS,
     _backoff_text,
     _dumps,
-    _dumps_flat,
     _job_from_row,
 )
 
@@ -55,7 +54,6 @@ __all__ = [
     "_insert_jobs",
     "_insert_run",
     "_is_plain_completion",
-    "_job_event",
     "_notify_parent",
     "_owner_is_dead",
     "_remove_pending_occurrences",
@@ -76,10 +74,37 @@ class _Tx:
     def __init__(self, conn: sqlite3.Connection, now: float) -> None:
         self.conn = conn
         self.now = now
-        self.events: list[NewEvent] = []
+        # Records whose seq is set when the transaction commits.
+        self.events: list[EventRecord] = []
 
     def emit(self, event: NewEvent) -> None:
-        self.events.append(event)
+        self.events.append(
+            EventRecord(
+                0,
+                self.now,
+                event.type,
+                event.data,
+                event.workflow_id,
+                event.user_id,
+                event.job_id,
+                event.queue,
+            )
+        )
+
+    def emit_job(self, event_type: str, job: JobRecord, data: dict[str, Any]) -> None:
+        """Emit an event about ``job``: its name, then ``data``."""
+        self.events.append(
+            EventRecord(
+                0,
+                self.now,
+                event_type,
+                {"name": job.name, **data},
+                job.workflow_id,
+                job.user_id,
+                job.id,
+                job.queue,
+            )
+        )
 
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         return self.conn.execute(sql, params).fetchall()
@@ -131,38 +156,49 @@ def _try_transaction(
 
 
 def _insert_events(tx: _Tx) -> list[EventRecord]:
-    if not tx.events:
+    events = tx.events
+    if not events:
         return []
     # The counter outlives pruning, so a seq is never handed out twice.
     rows = tx.fetchall(
         "UPDATE counters SET value = value + ? WHERE name = 'event_seq' RETURNING value",
-        (len(tx.events),),
+        (len(events),),
     )
-    seq = int(rows[0][0]) - len(tx.events)
-    records = []
-    for event in tx.events:
+    first = int(rows[0][0]) - len(events) + 1
+    seq = first
+    for event in events:
+        event.seq = seq
         seq += 1
-        records.append(
-            EventRecord(
-                seq=seq,
-                ts=tx.now,
-                type=event.type,
-                data=event.data,
-                workflow_id=event.workflow_id,
-                user_id=event.user_id,
-                job_id=event.job_id,
-                queue=event.queue,
-            )
+    columns = [(e.type, e.workflow_id, e.user_id, e.job_id, e.queue, e.data) for e in events]
+    try:
+        # One JSON array that SQLite unpacks: one statement for the whole group instead of
+        # one step (and one encoder call) per event.
+        blob = _ROWS_ENCODER.encode(columns)
+    except ValueError:
+        # NaN or an infinity, which SQLite's JSON functions reject: one row at a time.
+        tx.executemany(
+            "INSERT INTO events (seq, ts, type, workflow_id, user_id, job_id, queue, data) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (e.seq, e.ts, *row[:5], _dumps(e.data))
+                for e, row in zip(events, columns, strict=True)
+            ],
         )
-    tx.executemany(
-        "INSERT INTO events (seq, ts, type, workflow_id, user_id, job_id, queue, data) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            (r.seq, r.ts, r.type, r.workflow_id, r.user_id, r.job_id, r.queue, _dumps_flat(r.data))
-            for r in records
-        ],
-    )
-    return records
+    else:
+        tx.execute(_INSERT_EVENTS, (first, tx.now, blob))
+    return events
+
+
+# Encodes the JSON arrays that set-based statements read with json_each. NaN and the
+# infinities raise instead of writing what SQLite's JSON functions reject.
+_ROWS_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+# json_extract of an object gives its JSON text; of a string or number, the SQL value.
+_INSERT_EVENTS = (
+    "INSERT INTO events (seq, ts, type, workflow_id, user_id, job_id, queue, data) "
+    "SELECT ?1 + key, ?2, json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
+    "json_extract(value, '$[2]'), json_extract(value, '$[3]'), json_extract(value, '$[4]'), "
+    "json_extract(value, '$[5]') FROM json_each(?3)"
+)
 
 
 # -- helpers that run inside a write transaction ----------------------------------------------
@@ -201,12 +237,10 @@ def _claim(tx: _Tx, queue: str, limit: int, *, lease_s: float, owner: str) -> Cl
     rows.sort(key=lambda row: (row[_PRIORITY_COLUMN], row[0]))
     records = [_job_from_row(row) for row in rows]
     for record in records:
-        tx.emit(
-            _job_event(
-                "job:active",
-                record,
-                {"attempt": record.attempts_made, "maxAttempts": record.max_attempts},
-            )
+        tx.emit_job(
+            "job:active",
+            record,
+            {"attempt": record.attempts_made, "maxAttempts": record.max_attempts},
         )
     return Claim(records, paused=False, next_due=_next_due(tx, queue))
 
@@ -311,7 +345,7 @@ def _added(tx: _Tx, job: NewJob, prepared: _Prepared) -> JobRecord:
     payload = job.payload if type(job.payload) in _SCALARS else json.loads(prepared.payload)
     record = _new_record(job, prepared.state, payload, prepared.run_at, tx.now)
     event_type = "job:delayed" if prepared.state is JobState.DELAYED else "job:added"
-    tx.emit(_job_event(event_type, record, {"runAt": record.run_at}))
+    tx.emit_job(event_type, record, {"runAt": record.run_at})
     return record
 
 
@@ -376,7 +410,7 @@ def _insert_job_tree(tx: _Tx, job: NewJob) -> tuple[JobRecord, bool]:
     if not inserted:
         existing = _find_duplicate(tx, job)
         assert existing is not None, f"job {job.id} was neither inserted nor found"
-        tx.emit(_job_event("job:deduplicated", existing, {"deduplicatedJobId": job.id}))
+        tx.emit_job("job:deduplicated", existing, {"deduplicatedJobId": job.id})
         return existing, False
     record = _added(tx, job, prepared)
 
@@ -463,7 +497,7 @@ def _finish_one(tx: _Tx, outcome: Outcome) -> bool:
     if outcome.stalled:
         tx.execute("UPDATE jobs SET stalls = stalls + 1 WHERE id = ?", (record.id,))
         record.stalls += 1
-        tx.emit(_job_event("job:stalled", record, {"stalls": record.stalls}))
+        tx.emit_job("job:stalled", record, {"stalls": record.stalls})
 
     if outcome.kind is OutcomeKind.COMPLETE:
         tx.execute("UPDATE jobs SET result = ? WHERE id = ?", (_dumps(outcome.result), record.id))
@@ -487,19 +521,17 @@ def _finish_one(tx: _Tx, outcome: Outcome) -> bool:
         record.error = outcome.error
         record.attempts_made -= give_back
         event_type = "job:delayed" if give_back else "job:retrying"
-        tx.emit(
-            _job_event(
-                event_type,
-                record,
-                {
-                    "runAt": outcome.run_at,
-                    "delay": max(0.0, outcome.run_at - tx.now),
-                    "error": outcome.error,
-                    "attempt": record.attempts_made,
-                    "maxAttempts": record.max_attempts,
-                    "rateLimited": bool(give_back),
-                },
-            )
+        tx.emit_job(
+            event_type,
+            record,
+            {
+                "runAt": outcome.run_at,
+                "delay": max(0.0, outcome.run_at - tx.now),
+                "error": outcome.error,
+                "attempt": record.attempts_made,
+                "maxAttempts": record.max_attempts,
+                "rateLimited": bool(give_back),
+            },
         )
     return True
 
@@ -517,50 +549,50 @@ _IN_CHUNK = 500
 
 
 def _complete_many(tx: _Tx, outcomes: list[Outcome]) -> list[str]:
-    """Complete jobs that have no parent with two statements per 500 jobs, not one each.
+    """Complete jobs that have no parent with one statement for the whole group.
 
-    The lease tokens are checked with one SELECT; inside this write transaction no other
-    writer can change them before the UPDATE runs.
+    SQLite reads the ids, lease tokens and results from one JSON array, so the group
+    costs one statement instead of one per job. A job whose lease token no longer
+    matches (it was cancelled, or its lease expired and another worker took it) is left
+    as it is.
     """
-    live: dict[str, sqlite3.Row] = {}
-    for start in range(0, len(outcomes), _IN_CHUNK):
-        ids = [outcome.job_id for outcome in outcomes[start : start + _IN_CHUNK]]
-        rows = tx.fetchall(
-            "SELECT id, lease_token, attempts_made, started_at FROM jobs "
-            f"WHERE state = 'active' AND id IN ({','.join('?' * len(ids))})",
-            ids,
-        )
-        live.update((row["id"], row) for row in rows)
-    valid = [
-        outcome
-        for outcome in outcomes
-        if outcome.job_id in live and live[outcome.job_id]["lease_token"] == outcome.lease_token
-    ]
-    tx.executemany(
-        "UPDATE jobs SET state = 'completed', result = ?, error = NULL, finished_at = ?, "
-        "lease_owner = NULL, lease_expires_at = NULL WHERE id = ?",
-        [(_dumps(outcome.result), tx.now, outcome.job_id) for outcome in valid],
+    if not outcomes:
+        return []
+    blob = _ROWS_ENCODER.encode(
+        [(outcome.job_id, outcome.lease_token, _dumps(outcome.result)) for outcome in outcomes]
     )
-    for outcome in valid:
+    done = {row[0] for row in tx.fetchall(_COMPLETE_MANY, (tx.now, blob))}
+    completed = []
+    for outcome in outcomes:
+        if outcome.job_id not in done:
+            continue
+        # Only for the first of repeated outcomes of one job.
+        done.discard(outcome.job_id)
         record = outcome.record
         assert record is not None
-        row = live[outcome.job_id]
-        started_at = row["started_at"]
-        tx.emit(
-            NewEvent(
-                "job:completed",
-                {
-                    "name": record.name,
-                    "attempt": row["attempts_made"],
-                    "durationS": None if started_at is None else tx.now - started_at,
-                },
-                workflow_id=record.workflow_id,
-                user_id=record.user_id,
-                job_id=record.id,
-                queue=record.queue,
-            )
+        started_at = record.started_at
+        tx.emit_job(
+            "job:completed",
+            record,
+            {
+                "attempt": record.attempts_made,
+                "durationS": None if started_at is None else tx.now - started_at,
+            },
         )
-    return [outcome.job_id for outcome in valid]
+        completed.append(outcome.job_id)
+    return completed
+
+
+# The claimed record's attempt count and start time are still the job's: both change only
+# with a new claim, and a new claim changes the lease token too.
+_COMPLETE_MANY = (
+    "UPDATE jobs SET state = 'completed', result = json_extract(o.value, '$[2]'), "
+    "error = NULL, finished_at = ?1, lease_owner = NULL, lease_expires_at = NULL "
+    "FROM json_each(?2) AS o "
+    "WHERE jobs.id = json_extract(o.value, '$[0]') "
+    "AND jobs.lease_token = json_extract(o.value, '$[1]') AND jobs.state = 'active' "
+    "RETURNING jobs.id"
+)
 
 
 def _complete_one(tx: _Tx, outcome: Outcome) -> bool:
@@ -613,7 +645,7 @@ def _set_final(tx: _Tx, record: JobRecord, state: JobState, *, error: str | None
         data["durationS"] = None if record.started_at is None else tx.now - record.started_at
     else:
         data["error"] = error
-    tx.emit(_job_event(f"job:{state.value}", record, data))
+    tx.emit_job(f"job:{state.value}", record, data)
 
 
 class _ChildRef(NamedTuple):
@@ -647,7 +679,7 @@ def _notify_parent(
             "UPDATE jobs SET state = 'waiting', run_at = ? WHERE id = ?", (tx.now, parent.id)
         )
         parent.state = JobState.WAITING
-        tx.emit(_job_event("job:waiting", parent, {"childrenDone": True}))
+        tx.emit_job("job:waiting", parent, {"childrenDone": True})
 
 
 def _cancel_subtree(tx: _Tx, job_id: str, reason: str) -> None:
@@ -661,18 +693,7 @@ def _cancel_subtree(tx: _Tx, job_id: str, reason: str) -> None:
         (job_id, reason, tx.now, *_LIVE_STATES),
     )
     for row in rows:
-        tx.emit(_job_event("job:cancelled", _job_from_row(row), {"error": reason}))
-
-
-def _job_event(event_type: str, record: JobRecord, data: dict[str, Any]) -> NewEvent:
-    return NewEvent(
-        event_type,
-        {"name": record.name, **data},
-        workflow_id=record.workflow_id,
-        user_id=record.user_id,
-        job_id=record.id,
-        queue=record.queue,
-    )
+        tx.emit_job("job:cancelled", _job_from_row(row), {"error": reason})
 
 
 # -- small helpers ----------------------------------------------------------------------------
