@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 
 import k2w
@@ -72,6 +73,82 @@ async def test_many_quick_handlers_all_complete_in_order(app: k2w.K2W) -> None:
     assert results == [i * 2 for i in range(300)]
     # Equal priorities start in the order they were added.
     assert seen == list(range(300))
+
+
+async def test_cancel_reaches_only_the_job_it_names(app: k2w.K2W) -> None:
+    queue = app.queue("q", k2w.QueueSettings(concurrency=1))
+    gate = Gate(result="second done")
+    queue.set_handler("task", gate)
+    first = await queue.add("task")
+    await gate.wait_started(1)
+    second = await queue.add("task")
+    # Queued behind the first job in the same runner, so it runs right after it.
+    await _claim_without_runner(app, _worker(app, "q"), "q")
+
+    await queue.cancel(first.id)
+    await gate.wait_started(2)
+    gate.open()
+    done = await wait_final(queue, second.id)
+
+    assert gate.cancelled == [first.id]
+    assert done.state is JobState.COMPLETED
+    assert done.result == "second done"
+    assert (await queue.get_job(first.id)).state is JobState.CANCELLED
+
+
+async def test_handler_that_swallows_cancel_spares_the_next_job(
+    app: k2w.K2W, clock: TrackingClock
+) -> None:
+    queue = app.queue("q", k2w.QueueSettings(concurrency=1))
+    started = anyio.Event()
+    later_runs: list[str] = []
+
+    async def stubborn(job: k2w.Job) -> str:
+        if job.payload == "stubborn":
+            started.set()
+            try:
+                await anyio.sleep_forever()
+            except anyio.get_cancelled_exc_class():
+                return "finished anyway"
+        # A checkpoint: it raises if the runner's scope is still cancelled.
+        await anyio.lowlevel.checkpoint()
+        later_runs.append(job.id)
+        return "ok"
+
+    queue.set_handler("task", stubborn)
+    first = await queue.add("task", "stubborn", timeout=5)
+    await started.wait()
+    second = await queue.add("task", "plain")
+    # Queued behind the first job in the same runner, so it runs right after it.
+    await _claim_without_runner(app, _worker(app, "q"), "q")
+
+    await clock.advance(5)
+    timed_out = await wait_final(queue, first.id)
+    done = await wait_final(queue, second.id)
+
+    assert (timed_out.error or "").startswith("JobTimeoutError: ")
+    assert done.state is JobState.COMPLETED
+    assert later_runs == [second.id]
+
+
+async def test_timeout_of_one_job_spares_the_next(app: k2w.K2W, clock: TrackingClock) -> None:
+    queue = app.queue("q", k2w.QueueSettings(concurrency=1))
+    gate = Gate(result="second done")
+    queue.set_handler("task", gate)
+    first = await queue.add("task", timeout=5)
+    await gate.wait_started(1)
+    second = await queue.add("task", timeout=5)
+
+    await clock.advance(5)
+    await gate.wait_started(2)
+    gate.open()
+    failed = await wait_final(queue, first.id)
+    done = await wait_final(queue, second.id)
+
+    assert failed.state is JobState.FAILED
+    assert (failed.error or "").startswith("JobTimeoutError: ")
+    assert done.state is JobState.COMPLETED
+    assert gate.cancelled == [first.id]
 
 
 async def test_cancel_drops_claimed_job_before_it_starts(app: k2w.K2W) -> None:

@@ -161,26 +161,45 @@ class Worker:
             self._task_group.start_soon(self._run_jobs, self._task_group)
 
     async def _run_jobs(self, task_group: TaskGroup) -> None:
-        """Run claimed jobs one after the other, and wait for more when there are none."""
+        """Run claimed jobs one after the other, and wait for more when there are none.
+
+        A runner has one cancel scope, not one per job, which would cost more than a
+        no-op job itself. Cancelling a job, or its timeout, cancels the scope of the
+        runner that runs it; that runner then goes on in a new scope.
+        """
         try:
             while True:
-                self._calling = False
-                done = 0
-                while self._pending:
-                    record = self._pending.popleft()
-                    if self._pending:
-                        self._call_runner()
-                    await self._execute(record, task_group)
-                    done += 1
-                    if done % _YIELD_EVERY == 0:
-                        await anyio.lowlevel.checkpoint()
-                if self._runners > self._queue.settings.concurrency:
+                # Stays True when a cancelled job's exception ends the scope.
+                needed = True
+                with anyio.CancelScope() as scope:
+                    needed = await self._take_jobs(scope, task_group)
+                if not needed:
                     return
-                wake = anyio.Event()
-                self._idle.append(wake)
-                await wake.wait()
         finally:
             self._runners -= 1
+
+    async def _take_jobs(self, scope: anyio.CancelScope, task_group: TaskGroup) -> bool:
+        """Run jobs in ``scope`` until one is cancelled (return True) or, with no job left,
+        there are more runners than slots (return False)."""
+        while True:
+            self._calling = False
+            done = 0
+            while self._pending:
+                record = self._pending.popleft()
+                if self._pending:
+                    self._call_runner()
+                await self._execute(record, scope, task_group)
+                if scope.cancel_called:
+                    # The handler swallowed its cancellation; the scope stays cancelled.
+                    return True
+                done += 1
+                if done % _YIELD_EVERY == 0:
+                    await anyio.lowlevel.checkpoint()
+            if self._runners > self._queue.settings.concurrency:
+                return False
+            wake = anyio.Event()
+            self._idle.append(wake)
+            await wake.wait()
 
     def _hand_back_pending(self) -> None:
         """Return the claimed jobs that never started, without using up their attempt."""
@@ -284,11 +303,12 @@ class Worker:
 
     # -- running one job ----------------------------------------------------------------
 
-    async def _execute(self, record: JobRecord, task_group: TaskGroup) -> None:
-        scope = self._running[record.id] = anyio.CancelScope()
+    async def _execute(
+        self, record: JobRecord, scope: anyio.CancelScope, task_group: TaskGroup
+    ) -> None:
+        """Run one job in its runner's ``scope`` and queue the outcome for the store."""
         job = Job(self._queue, record)
         handler = self._queue._handlers.get(record.name)
-        started = self._clock.now()
         error: BaseException | None = None
         result: Any = None
         if logger.isEnabledFor(logging.INFO):
@@ -304,24 +324,30 @@ class Worker:
         if record.timeout is not None:
             watch_scope = anyio.CancelScope()
             task_group.start_soon(
-                self._watch_timeout, record, started + record.timeout, watch_scope
+                self._watch_timeout, record, self._clock.now() + record.timeout, watch_scope
             )
+        # From here until the handler returns, cancelling the job cancels ``scope``. There
+        # is no other await in between, so a cancellation meant for this job cannot reach
+        # the next one.
+        self._running[record.id] = scope
         try:
-            with scope:
-                if handler is None:
-                    error = UnrecoverableError(
-                        f"no handler is registered for jobs named {record.name!r} on queue "
-                        f"{record.queue!r}; register one with @queue.handler({record.name!r})"
-                    )
-                else:
-                    try:
-                        result = _to_json(await handler(job))
-                    except Exception as exc:
-                        error = exc
+            if handler is None:
+                error = UnrecoverableError(
+                    f"no handler is registered for jobs named {record.name!r} on queue "
+                    f"{record.queue!r}; register one with @queue.handler({record.name!r})"
+                )
+            else:
+                try:
+                    result = _to_json(await handler(job))
+                except Exception as exc:
+                    error = exc
         except anyio.get_cancelled_exc_class():
-            # The app is shutting down: hand the job back without using up its attempt.
-            with anyio.CancelScope(shield=True):
-                await self._finish(record, self._interrupted(record))
+            if scope.cancel_called:
+                # Cancelled by request or by its timeout; the runner's scope stops here.
+                self._after_cancel(record)
+            else:
+                # The app is shutting down: hand the job back without using up its attempt.
+                self._finish(self._interrupted(record))
             raise
         finally:
             if watch_scope is not None:
@@ -330,16 +356,22 @@ class Worker:
             if not self._drained:
                 self.wake()
 
-        timed_out = record.id in self._timed_out
-        self._timed_out.discard(record.id)
-        if scope.cancelled_caught and not timed_out:
-            logger.info("job %s was cancelled while running", record.id)
+        if scope.cancel_called:
+            self._after_cancel(record)
             return
-        if timed_out:
+        self._finish(self._outcome(record, result, error))
+
+    def _after_cancel(self, record: JobRecord) -> None:
+        """Record the end of a job whose handler was cancelled."""
+        if record.id in self._timed_out:
+            self._timed_out.discard(record.id)
             error = JobTimeoutError(
                 f"job {record.id} ran longer than its timeout of {record.timeout} s"
             )
-        await self._finish(record, self._outcome(record, result, error))
+            self._finish(self._outcome(record, None, error))
+        else:
+            # The job is already cancelled in the store.
+            logger.info("job %s was cancelled while running", record.id)
 
     async def _watch_timeout(
         self, record: JobRecord, deadline: float, watch_scope: anyio.CancelScope
@@ -354,11 +386,11 @@ class Worker:
             scope.cancel()
 
     def _outcome(self, record: JobRecord, result: Any, error: BaseException | None) -> Outcome:
-        now = self._clock.now()
         if error is None:
             return Outcome(
                 record.id, record.lease_token, OutcomeKind.COMPLETE, result=result, record=record
             )
+        now = self._clock.now()
         message = f"{type(error).__name__}: {error}"
         if isinstance(error, RateLimitedError):
             self._limited_until = max(self._limited_until, now + error.retry_after)
@@ -396,7 +428,7 @@ class Worker:
             record.id, record.lease_token, OutcomeKind.RETRY, error=message, run_at=now + delay
         )
 
-    async def _finish(self, record: JobRecord, outcome: Outcome) -> None:
+    def _finish(self, outcome: Outcome) -> None:
         # The outcome is written by the flusher together with others that ended at about
         # the same time: one write request for many jobs.
         self._outcomes.append(outcome)
