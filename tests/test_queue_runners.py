@@ -232,6 +232,50 @@ async def test_generated_ids_sort_in_creation_order(app: k2w.K2W) -> None:
     assert all(len(job_id) == 32 and int(job_id, 16) >= 0 for job_id in ids)
 
 
+async def test_bulk_add_of_name_and_payload_uses_add_defaults(app: k2w.K2W) -> None:
+    queue = app.queue("idle")
+
+    [bulk] = await queue.add_bulk([{"name": "task", "payload": {"n": 1}}])
+    single = await queue.add("task", {"n": 1})
+
+    def defaults(job: k2w.Job) -> tuple[object, ...]:
+        record = job.record
+        return (
+            record.state,
+            record.priority,
+            record.max_attempts,
+            record.backoff,
+            record.max_stalls,
+            record.timeout,
+            record.run_at - record.created_at,
+            record.payload,
+        )
+
+    assert defaults(bulk) == defaults(single)
+    assert defaults(await queue.get_job(bulk.id)) == defaults(single)
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (
+            {"name": "task", "priorty": 1},
+            r"job 0 of add_bulk has unknown option\(s\) \['priorty'\]",
+        ),
+        ({"payload": 1}, "job 0 of add_bulk has no 'name'"),
+        ("task", "job 0 of add_bulk must be a dict of add"),
+        ({"name": ""}, "job name must be a non-empty string"),
+    ],
+)
+async def test_bulk_add_rejects_bad_specs(app: k2w.K2W, spec: Any, message: str) -> None:
+    queue = app.queue("idle")
+
+    with pytest.raises(k2w.InvalidInputError, match=message):
+        await queue.add_bulk([spec])
+
+    assert (await queue.counts())["waiting"] == 0
+
+
 async def test_bulk_add_with_taken_id_returns_existing(app: k2w.K2W, events: EventLog) -> None:
     queue = app.queue("idle")
     first = await queue.add("task", "first", job_id="order-1")

@@ -42,6 +42,25 @@ MAX_PRIORITY = 1_000_000
 DEFAULT_PRIORITY = 100
 # Read-only: the store only serialises it.
 _DEFAULT_BACKOFF = Backoff().to_dict()
+# The keys an add_bulk dict may have: add()'s arguments.
+_ADD_OPTIONS = frozenset(
+    {
+        "name",
+        "payload",
+        "job_id",
+        "priority",
+        "delay",
+        "run_at",
+        "attempts",
+        "backoff",
+        "timeout",
+        "max_stalls",
+        "dedup_key",
+        "workflow_id",
+        "user_id",
+    }
+)
+_NAME_PAYLOAD = frozenset({"name", "payload"})
 
 
 @dataclass(slots=True)
@@ -238,14 +257,41 @@ class Queue:
     async def add_bulk(self, jobs: Sequence[dict[str, Any]]) -> list[Job]:
         """Add many jobs in one transaction; each dict contains :meth:`add`'s arguments."""
         specs = []
+        now = self._engine.clock.now()
         for index, options in enumerate(jobs):
-            options = dict(options)
-            try:
-                name = options.pop("name")
-            except KeyError:
-                raise InvalidInputError(f"job {index} of add_bulk has no 'name'") from None
-            payload = options.pop("payload", None)
-            specs.append(self._new_job(name, payload, **options))
+            if not isinstance(options, dict):
+                raise InvalidInputError(
+                    f"job {index} of add_bulk must be a dict of add() arguments, got {options!r}"
+                )
+            if "name" not in options:
+                raise InvalidInputError(f"job {index} of add_bulk has no 'name'")
+            name = options["name"]
+            if len(options) == 1 or (len(options) == 2 and "payload" in options):
+                # Name and payload only, the common case: every option has its default.
+                if not isinstance(name, str) or not name:
+                    _check_job_options(name, DEFAULT_PRIORITY, None, None, 1, None, 1, None)
+                specs.append(
+                    NewJob(
+                        _new_job_id(),
+                        self.name,
+                        name,
+                        options.get("payload"),
+                        DEFAULT_PRIORITY,
+                        now,
+                        False,  # delayed
+                        1,  # max_attempts
+                        _DEFAULT_BACKOFF,
+                    )
+                )
+                continue
+            unknown = options.keys() - _ADD_OPTIONS
+            if unknown:
+                raise InvalidInputError(
+                    f"job {index} of add_bulk has unknown option(s) {sorted(unknown)}; "
+                    f"use {sorted(_ADD_OPTIONS)}"
+                )
+            rest = {key: value for key, value in options.items() if key not in _NAME_PAYLOAD}
+            specs.append(self._new_job(name, options.get("payload"), **rest))
         added = await self._store.add_jobs(specs)
         return [Job(self, record) for record, _ in added]
 

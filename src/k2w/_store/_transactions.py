@@ -109,6 +109,13 @@ class _Tx:
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         return self.conn.execute(sql, params).fetchall()
 
+    def fetch_tuples(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Like :meth:`fetchall`, with plain tuples, which cost less than rows to build."""
+        cursor = self.conn.cursor()
+        cursor.row_factory = None
+        rows: list[tuple[Any, ...]] = cursor.execute(sql, params).fetchall()
+        return rows
+
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         return self.conn.execute(sql, params).rowcount
 
@@ -225,7 +232,7 @@ def _claim(tx: _Tx, queue: str, limit: int, *, lease_s: float, owner: str) -> Cl
     paused = tx.fetchall("SELECT paused FROM queues WHERE name = ?", (queue,))
     if paused and paused[0][0]:
         return Claim([], paused=True, next_due=_next_due(tx, queue))
-    rows = tx.fetchall(
+    rows = tx.fetch_tuples(
         "UPDATE jobs SET state = 'active', attempts_made = attempts_made + 1, "
         "started_at = ?, lease_owner = ?, lease_expires_at = ?, "
         "lease_token = lease_token + 1 "
@@ -236,11 +243,23 @@ def _claim(tx: _Tx, queue: str, limit: int, *, lease_s: float, owner: str) -> Cl
     # RETURNING gives no order.
     rows.sort(key=lambda row: (row[_PRIORITY_COLUMN], row[0]))
     records = [_job_from_row(row) for row in rows]
+    events = tx.events
     for record in records:
-        tx.emit_job(
-            "job:active",
-            record,
-            {"attempt": record.attempts_made, "maxAttempts": record.max_attempts},
+        events.append(
+            EventRecord(
+                0,
+                tx.now,
+                "job:active",
+                {
+                    "name": record.name,
+                    "attempt": record.attempts_made,
+                    "maxAttempts": record.max_attempts,
+                },
+                record.workflow_id,
+                record.user_id,
+                record.id,
+                record.queue,
+            )
         )
     return Claim(records, paused=False, next_due=_next_due(tx, queue))
 
@@ -296,57 +315,89 @@ _INSERT_JOB = (
 )
 
 
-class _Prepared(NamedTuple):
-    """A new job's first state, stored payload and the parameters of its INSERT."""
-
-    state: JobState
-    payload: str
-    run_at: float
-    params: tuple[Any, ...]
-
-
-def _prepare(tx: _Tx, job: NewJob) -> _Prepared:
+def _new_rows(job: NewJob, now: float) -> tuple[tuple[Any, ...], JobRecord]:
+    """Return the parameters of ``job``'s INSERT and the record it stores."""
+    text = _dumps(job.payload)
+    # A payload reads back as what JSON makes of it (tuples become lists); plain scalars
+    # need no round trip.
+    payload = job.payload if type(job.payload) in _SCALARS else json.loads(text)
     if job.children:
-        state = JobState.WAITING_CHILDREN
-    elif job.delayed and job.run_at > tx.now:
-        state = JobState.DELAYED
+        state, run_at = JobState.WAITING_CHILDREN, now
+    elif job.delayed and job.run_at > now:
+        state, run_at = JobState.DELAYED, job.run_at
     else:
-        state = JobState.WAITING
-    payload = _dumps(job.payload)
-    run_at = max(job.run_at, tx.now) if job.delayed else tx.now
+        state, run_at = JobState.WAITING, now
+    # The enum members are str subclasses, which sqlite3 stores as their text.
     params = (
         job.id,
         job.queue,
         job.name,
-        state.value,
-        payload,
+        state,
+        text,
         job.priority,
         job.max_attempts,
         _backoff_text(job.backoff),
         job.max_stalls,
         run_at,
-        tx.now,
+        now,
         job.timeout,
         job.parent_id,
-        job.on_child_failure.value,
+        job.on_child_failure,
         0,
         job.dedup_key,
         job.workflow_id,
         job.user_id,
         job.schedule_id,
     )
-    return _Prepared(state, payload, run_at, params)
+    # Positional: a bulk add builds one record per job, and keywords cost more.
+    record = JobRecord(
+        job.id,
+        job.queue,
+        job.name,
+        state,
+        payload,
+        job.priority,
+        0,  # attempts_made
+        job.max_attempts,
+        job.backoff,
+        0,  # stalls
+        job.max_stalls,
+        run_at,
+        now,  # created_at
+        None,  # started_at
+        None,  # finished_at
+        None,  # result
+        None,  # error
+        job.timeout,
+        job.parent_id,
+        job.on_child_failure,
+        0,  # pending_children
+        job.dedup_key,
+        job.workflow_id,
+        job.user_id,
+        0.0,  # progress
+        None,  # lease_owner
+        None,  # lease_expires_at
+        0,  # lease_token
+        job.schedule_id,
+    )
+    return params, record
 
 
-def _added(tx: _Tx, job: NewJob, prepared: _Prepared) -> JobRecord:
-    """Return the record of a job just inserted, and emit its event."""
-    # A payload reads back as what JSON makes of it (tuples become lists); plain scalars
-    # need no round trip.
-    payload = job.payload if type(job.payload) in _SCALARS else json.loads(prepared.payload)
-    record = _new_record(job, prepared.state, payload, prepared.run_at, tx.now)
-    event_type = "job:delayed" if prepared.state is JobState.DELAYED else "job:added"
-    tx.emit_job(event_type, record, {"runAt": record.run_at})
-    return record
+def _emit_added(tx: _Tx, record: JobRecord) -> None:
+    event_type = "job:delayed" if record.state is JobState.DELAYED else "job:added"
+    tx.events.append(
+        EventRecord(
+            0,
+            tx.now,
+            event_type,
+            {"name": record.name, "runAt": record.run_at},
+            record.workflow_id,
+            record.user_id,
+            record.id,
+            record.queue,
+        )
+    )
 
 
 def _insert_jobs(tx: _Tx, jobs: Sequence[NewJob]) -> list[tuple[JobRecord, bool]]:
@@ -356,15 +407,17 @@ def _insert_jobs(tx: _Tx, jobs: Sequence[NewJob]) -> list[tuple[JobRecord, bool]
     ``executemany``. Otherwise the jobs go in one by one.
     """
     if len(jobs) > 1 and not any(job.children for job in jobs) and _all_free(tx, jobs):
-        prepared = [_prepare(tx, job) for job in jobs]
+        rows = [_new_rows(job, tx.now) for job in jobs]
         before = tx.conn.total_changes
-        tx.executemany(_INSERT_JOB, [item.params for item in prepared])
+        tx.executemany(_INSERT_JOB, [params for params, _ in rows])
         if tx.conn.total_changes - before != len(jobs):
             raise StoreError(
                 "bulk insert failed: a job with a free id and key was not inserted, so no "
                 "job was added; add the jobs again"
             )
-        return [(_added(tx, job, item), True) for job, item in zip(jobs, prepared, strict=True)]
+        for _, record in rows:
+            _emit_added(tx, record)
+        return [(record, True) for _, record in rows]
     return [_insert_job_tree(tx, job) for job in jobs]
 
 
@@ -403,16 +456,16 @@ def _all_free(tx: _Tx, jobs: Sequence[NewJob]) -> bool:
 
 
 def _insert_job_tree(tx: _Tx, job: NewJob) -> tuple[JobRecord, bool]:
-    prepared = _prepare(tx, job)
+    params, record = _new_rows(job, tx.now)
     # A duplicate id or a pending job's dedup_key hits a unique index; DO NOTHING makes
     # that a zero-row insert instead of an error, and the existing job is returned.
-    inserted = tx.execute(_INSERT_JOB, prepared.params)
+    inserted = tx.execute(_INSERT_JOB, params)
     if not inserted:
         existing = _find_duplicate(tx, job)
         assert existing is not None, f"job {job.id} was neither inserted nor found"
         tx.emit_job("job:deduplicated", existing, {"deduplicatedJobId": job.id})
         return existing, False
-    record = _added(tx, job, prepared)
+    _emit_added(tx, record)
 
     if job.children:
         added = 0
@@ -427,41 +480,6 @@ def _insert_job_tree(tx: _Tx, job: NewJob) -> tuple[JobRecord, bool]:
         assert refreshed is not None
         record = refreshed
     return record, True
-
-
-def _new_record(job: NewJob, state: JobState, payload: Any, run_at: float, now: float) -> JobRecord:
-    # Positional: a bulk add builds one record per job, and keywords cost more.
-    return JobRecord(
-        job.id,
-        job.queue,
-        job.name,
-        state,
-        payload,
-        job.priority,
-        0,  # attempts_made
-        job.max_attempts,
-        job.backoff,
-        0,  # stalls
-        job.max_stalls,
-        run_at,
-        now,  # created_at
-        None,  # started_at
-        None,  # finished_at
-        None,  # result
-        None,  # error
-        job.timeout,
-        job.parent_id,
-        job.on_child_failure,
-        0,  # pending_children
-        job.dedup_key,
-        job.workflow_id,
-        job.user_id,
-        0.0,  # progress
-        None,  # lease_owner
-        None,  # lease_expires_at
-        0,  # lease_token
-        job.schedule_id,
-    )
 
 
 def _find_duplicate(tx: _Tx, job: NewJob) -> JobRecord | None:
@@ -571,13 +589,21 @@ def _complete_many(tx: _Tx, outcomes: list[Outcome]) -> list[str]:
         record = outcome.record
         assert record is not None
         started_at = record.started_at
-        tx.emit_job(
-            "job:completed",
-            record,
-            {
-                "attempt": record.attempts_made,
-                "durationS": None if started_at is None else tx.now - started_at,
-            },
+        tx.events.append(
+            EventRecord(
+                0,
+                tx.now,
+                "job:completed",
+                {
+                    "name": record.name,
+                    "attempt": record.attempts_made,
+                    "durationS": None if started_at is None else tx.now - started_at,
+                },
+                record.workflow_id,
+                record.user_id,
+                record.id,
+                record.queue,
+            )
         )
         completed.append(outcome.job_id)
     return completed
