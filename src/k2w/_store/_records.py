@@ -7,6 +7,7 @@ per second on the queue's hot path; the public API wraps them.
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,7 +81,9 @@ class NewJob:
     workflow_id: str | None = None
     user_id: str | None = None
     schedule_id: str | None = None
-    children: list[NewJob] = field(default_factory=list)
+    # A tuple by default: an empty list per job would be one more object for the
+    # garbage collector to track in a bulk add.
+    children: Sequence[NewJob] = ()
 
 
 @dataclass(slots=True)

@@ -407,17 +407,22 @@ def _insert_jobs(tx: _Tx, jobs: Sequence[NewJob]) -> list[tuple[JobRecord, bool]
     ``executemany``. Otherwise the jobs go in one by one.
     """
     if len(jobs) > 1 and not any(job.children for job in jobs) and _all_free(tx, jobs):
-        rows = [_new_rows(job, tx.now) for job in jobs]
+        params: list[tuple[Any, ...]] = []
+        results: list[tuple[JobRecord, bool]] = []
+        for job in jobs:
+            row, record = _new_rows(job, tx.now)
+            params.append(row)
+            results.append((record, True))
         before = tx.conn.total_changes
-        tx.executemany(_INSERT_JOB, [params for params, _ in rows])
+        tx.executemany(_INSERT_JOB, params)
         if tx.conn.total_changes - before != len(jobs):
             raise StoreError(
                 "bulk insert failed: a job with a free id and key was not inserted, so no "
                 "job was added; add the jobs again"
             )
-        for _, record in rows:
+        for record, _ in results:
             _emit_added(tx, record)
-        return [(record, True) for _, record in rows]
+        return results
     return [_insert_job_tree(tx, job) for job in jobs]
 
 
