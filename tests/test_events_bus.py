@@ -10,6 +10,7 @@ import anyio
 import pytest
 
 import k2w
+from k2w._store._records import EventRecord
 from support.engine import GUARD_S, START, EventLog, TrackingClock, wait_final
 
 pytest_plugins = ("support.engine",)
@@ -394,6 +395,38 @@ async def test_seq_not_reused_after_prune(app: k2w.K2W, clock: TrackingClock) ->
 
     assert event.job_id == job_id
     assert event.seq == before + 1
+
+
+def buffered_types(subscription: k2w.Subscription) -> list[str]:
+    """Return the types of the events buffered in ``subscription``."""
+    return [event.type for event in subscription._buffer]
+
+
+def records(*types: str) -> list[EventRecord]:
+    return [
+        EventRecord(seq, START, event_type, {}, None, "u1", None, "q")
+        for seq, event_type in enumerate(types, start=1)
+    ]
+
+
+async def test_subscriptions_opened_and_closed_between_publishes(app: k2w.K2W) -> None:
+    bus = app.events
+    completed = bus.open_subscription(types=["job:completed"])
+    bus.publish(records("job:added", "job:completed"))
+    everything = bus.open_subscription()
+    other_user = bus.open_subscription(user_id="u2")
+    bus.publish(records("job:added", "job:completed"))
+    completed.close()
+    bus.publish(records("job:active", "job:completed"))
+
+    assert buffered_types(completed) == ["job:completed", "job:completed"]
+    assert buffered_types(everything) == [
+        "job:added",
+        "job:completed",
+        "job:active",
+        "job:completed",
+    ]
+    assert buffered_types(other_user) == []
 
 
 def test_event_wire_form_is_camel_case() -> None:

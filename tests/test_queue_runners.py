@@ -265,6 +265,7 @@ async def test_bulk_add_of_name_and_payload_uses_add_defaults(app: k2w.K2W) -> N
         ({"payload": 1}, "job 0 of add_bulk has no 'name'"),
         ("task", "job 0 of add_bulk must be a dict of add"),
         ({"name": ""}, "job name must be a non-empty string"),
+        ({"name": "task", "job_id": ""}, "job_id must be a non-empty string"),
     ],
 )
 async def test_bulk_add_rejects_bad_specs(app: k2w.K2W, spec: Any, message: str) -> None:

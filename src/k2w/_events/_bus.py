@@ -177,6 +177,10 @@ class EventBus:
         self._store = store
         self._max_buffer = max_buffer
         self._subscriptions: list[Subscription] = []
+        # Who may want an event of each type: the subscriptions that name the type plus
+        # those that take every type. Built on first use after a change, so publishing
+        # skips the subscriptions an event cannot match.
+        self._by_type: dict[str, tuple[Subscription, ...]] = {}
         self._task_group: TaskGroup | None = None
         self._listeners: list[Callable[[list[EventRecord]], None]] = []
 
@@ -197,8 +201,11 @@ class EventBus:
             listener(records)
         if not self._subscriptions:
             return
-        subscriptions = tuple(self._subscriptions)
+        by_type = self._by_type
         for record in records:
+            subscriptions = by_type.get(record.type)
+            if subscriptions is None:
+                subscriptions = self._subscriptions_for(record.type)
             event: Event | None = None
             for subscription in subscriptions:
                 if not subscription._wants(record):
@@ -207,9 +214,24 @@ class EventBus:
                     event = Event.from_record(record)
                 subscription._put(event)
 
+    def _subscriptions_for(self, event_type: str) -> tuple[Subscription, ...]:
+        """Return (and remember) the subscriptions in the order they were opened that an
+        event of ``event_type`` may match."""
+        matching = tuple(
+            subscription
+            for subscription in self._subscriptions
+            if subscription._filter.types is None or event_type in subscription._filter.types
+        )
+        self._by_type[event_type] = matching
+        return matching
+
+    def _changed(self) -> None:
+        self._by_type = {}
+
     def _remove(self, subscription: Subscription) -> None:
         if subscription in self._subscriptions:
             self._subscriptions.remove(subscription)
+            self._changed()
 
     def open_subscription(
         self,
@@ -226,6 +248,7 @@ class EventBus:
             max_buffer or self._max_buffer,
         )
         self._subscriptions.append(subscription)
+        self._changed()
         return subscription
 
     def subscribe(

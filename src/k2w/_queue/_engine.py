@@ -104,20 +104,29 @@ class Engine:
             task_group.start_soon(worker.run)
 
     def _on_commit(self, records: list[EventRecord]) -> None:
+        to_wake: set[str] = set()
         for record in records:
-            if record.type in _WAKE_TYPES and record.queue is not None:
-                self._wake(record.queue)
-            elif record.type in _END_TYPES and record.job_id is not None:
-                for waiter in self._waiters.pop(record.job_id, ()):
-                    waiter.set()
-                if record.type == "job:cancelled":
+            event_type = record.type
+            if event_type in _WAKE_TYPES:
+                if record.queue is not None:
+                    to_wake.add(record.queue)
+            elif event_type in _END_TYPES:
+                if record.job_id is None:
+                    continue
+                if self._waiters:
+                    for waiter in self._waiters.pop(record.job_id, ()):
+                        waiter.set()
+                if event_type == "job:cancelled":
                     # The store cancels the siblings of a failed child and the children of
                     # a cancelled parent, so their running handlers must stop here too.
                     self._cancel_running(record.job_id)
-            if record.type == "job:active" and self._reaper_deadline is None:
+            elif event_type == "job:active" and self._reaper_deadline is None:
                 # A new lease ends after every lease the reaper already waits for, so it
                 # only needs waking when it waits for none.
                 self._reaper_wakeup.set()
+        # One wake per queue, however many of its jobs the batch added.
+        for queue in to_wake:
+            self._wake(queue)
 
     # -- leases and stalled jobs ----------------------------------------------------------
 
