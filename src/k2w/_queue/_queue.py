@@ -237,7 +237,7 @@ class Queue:
         worker = self._engine._workers.get(self.name)
         slots = worker.reserve() if worker is not None else 0
         if worker is None or not slots:
-            [(record, _)] = await self._store.add_jobs([spec])
+            [record] = await self._store.add_jobs([spec])
             return Job(self, record)
 
         # The add also claims for this process's worker, so the job can start without a
@@ -251,7 +251,7 @@ class Queue:
             worker.release(slots)
             raise
         worker.adopt(claim, slots)
-        [(record, _)] = added
+        [record] = added
         return Job(self, record)
 
     async def add_bulk(self, jobs: Sequence[dict[str, Any]]) -> list[Job]:
@@ -296,7 +296,7 @@ class Queue:
                 rest["job_id"] = next(ids)
             specs.append(self._new_job(name, options.get("payload"), **rest))
         added = await self._store.add_jobs(specs)
-        return [Job(self, record) for record, _ in added]
+        return [Job(self, record) for record in added]
 
     async def add_flow(self, flow: FlowJob) -> Job:
         """Add a parent job and its children (recursively) in one transaction.
@@ -305,7 +305,7 @@ class Queue:
         every child is done, reading their results with ``job.children_results()``.
         """
         spec = self._flow_spec(flow)
-        [(record, _)] = await self._store.add_jobs([spec])
+        [record] = await self._store.add_jobs([spec])
         return Job(self._engine.queue(record.queue), record)
 
     def _flow_spec(self, flow: FlowJob) -> NewJob:

@@ -299,16 +299,17 @@ class SQLiteStore:
         *,
         run: RunRecord | None = None,
         events: Sequence[NewEvent] = (),
-    ) -> list[tuple[JobRecord, bool]]:
-        """Insert ``jobs`` (and their children), returning each top job and whether it is new.
+    ) -> list[JobRecord]:
+        """Insert ``jobs`` (and their children) and return the record of each top job.
 
         A job whose id exists, or whose ``dedup_key`` belongs to a job still pending in
-        the same queue, is not inserted: the existing job is returned with ``False``.
+        the same queue, is not inserted: the existing job is returned instead, and a
+        ``job:deduplicated`` event says so.
         When ``run`` is given it is inserted in the same transaction, and ``events`` are
         emitted before the jobs' own events.
         """
 
-        def op(tx: _Tx) -> list[tuple[JobRecord, bool]]:
+        def op(tx: _Tx) -> list[JobRecord]:
             if run is not None:
                 _insert_run(tx, run)
             for event in events:
@@ -320,14 +321,14 @@ class SQLiteStore:
     # -- jobs: claiming and finishing ------------------------------------------------------
     async def add_and_claim(
         self, jobs: Sequence[NewJob], *, queue: str, limit: int, lease_s: float
-    ) -> tuple[list[tuple[JobRecord, bool]], Claim]:
+    ) -> tuple[list[JobRecord], Claim]:
         """Insert ``jobs``, then claim up to ``limit`` jobs of ``queue``, in one transaction.
 
         A worker in this process with free slots uses it so that a job added to an idle
         queue starts after one database call instead of two.
         """
 
-        def op(tx: _Tx) -> tuple[list[tuple[JobRecord, bool]], Claim]:
+        def op(tx: _Tx) -> tuple[list[JobRecord], Claim]:
             results = _insert_jobs(tx, jobs)
             return results, _claim(tx, queue, limit, lease_s=lease_s, owner=self.owner)
 

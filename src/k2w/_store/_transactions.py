@@ -400,19 +400,20 @@ def _emit_added(tx: _Tx, record: JobRecord) -> None:
     )
 
 
-def _insert_jobs(tx: _Tx, jobs: Sequence[NewJob]) -> list[tuple[JobRecord, bool]]:
-    """Insert jobs and their children, and return each top job and whether it is new.
+def _insert_jobs(tx: _Tx, jobs: Sequence[NewJob]) -> list[JobRecord]:
+    """Insert jobs and their children, and return each top job (an existing one for a
+    duplicate).
 
     Jobs without children whose ids and de-duplication keys are all free go in with one
     ``executemany``. Otherwise the jobs go in one by one.
     """
     if len(jobs) > 1 and not any(job.children for job in jobs) and _all_free(tx, jobs):
         params: list[tuple[Any, ...]] = []
-        results: list[tuple[JobRecord, bool]] = []
+        records: list[JobRecord] = []
         for job in jobs:
             row, record = _new_rows(job, tx.now)
             params.append(row)
-            results.append((record, True))
+            records.append(record)
         before = tx.conn.total_changes
         tx.executemany(_INSERT_JOB, params)
         if tx.conn.total_changes - before != len(jobs):
@@ -420,10 +421,10 @@ def _insert_jobs(tx: _Tx, jobs: Sequence[NewJob]) -> list[tuple[JobRecord, bool]
                 "bulk insert failed: a job with a free id and key was not inserted, so no "
                 "job was added; add the jobs again"
             )
-        for record, _ in results:
+        for record in records:
             _emit_added(tx, record)
-        return results
-    return [_insert_job_tree(tx, job) for job in jobs]
+        return records
+    return [_insert_job_tree(tx, job)[0] for job in jobs]
 
 
 def _all_free(tx: _Tx, jobs: Sequence[NewJob]) -> bool:
