@@ -23,6 +23,7 @@ __all__ = [
     "_STATES",
     "_backoff_text",
     "_dumps",
+    "_dumps_data",
     "_event_from_row",
     "_job_from_row",
     "_loads",
@@ -46,6 +47,29 @@ def _dumps(value: Any) -> str:
         return _encode_string(value)
     # One shared encoder: json.dumps with non-default options builds a new one per call.
     return _ENCODER.encode(value)
+
+
+# The C encoder behind json, built once, without the check for values that contain
+# themselves. Only for dicts of scalars, which cannot: see :func:`_dumps_data`.
+_C_MAKE_ENCODER = getattr(json.encoder, "c_make_encoder", None)
+_FLAT_ENCODER = (
+    None
+    if _C_MAKE_ENCODER is None
+    else _C_MAKE_ENCODER(
+        None, _ENCODER.default, json.encoder.encode_basestring, None, ":", ",", False, False, True
+    )
+)
+
+
+def _dumps_data(value: dict[str, Any]) -> str:
+    """Encode an event's data like :func:`_dumps`, faster when every value is a scalar."""
+    if _FLAT_ENCODER is None:
+        return _ENCODER.encode(value)
+    for item in value.values():
+        if type(item) not in _SCALARS:
+            return _ENCODER.encode(value)
+    text: str = _FLAT_ENCODER(value, 0)[0]
+    return text
 
 
 def _loads(text: str | None) -> Any:

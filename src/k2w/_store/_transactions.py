@@ -36,6 +36,7 @@ from ._rows import (
     _SCALARS,
     _backoff_text,
     _dumps,
+    _dumps_data,
     _job_from_row,
 )
 
@@ -176,36 +177,15 @@ def _insert_events(tx: _Tx) -> list[EventRecord]:
     for event in events:
         event.seq = seq
         seq += 1
-    columns = [(e.type, e.workflow_id, e.user_id, e.job_id, e.queue, e.data) for e in events]
-    try:
-        # One JSON array that SQLite unpacks: one statement for the whole group instead of
-        # one step (and one encoder call) per event.
-        blob = _ROWS_ENCODER.encode(columns)
-    except ValueError:
-        # NaN or an infinity, which SQLite's JSON functions reject: one row at a time.
-        tx.executemany(
-            "INSERT INTO events (seq, ts, type, workflow_id, user_id, job_id, queue, data) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (e.seq, e.ts, *row[:5], _dumps(e.data))
-                for e, row in zip(events, columns, strict=True)
-            ],
-        )
-    else:
-        tx.execute(_INSERT_EVENTS, (first, tx.now, blob))
+    tx.executemany(
+        "INSERT INTO events (seq, ts, type, workflow_id, user_id, job_id, queue, data) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (e.seq, e.ts, e.type, e.workflow_id, e.user_id, e.job_id, e.queue, _dumps_data(e.data))
+            for e in events
+        ],
+    )
     return events
-
-
-# Encodes the JSON arrays that set-based statements read with json_each. NaN and the
-# infinities raise instead of writing what SQLite's JSON functions reject.
-_ROWS_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-# json_extract of an object gives its JSON text; of a string or number, the SQL value.
-_INSERT_EVENTS = (
-    "INSERT INTO events (seq, ts, type, workflow_id, user_id, job_id, queue, data) "
-    "SELECT ?1 + key, ?2, json_extract(value, '$[0]'), json_extract(value, '$[1]'), "
-    "json_extract(value, '$[2]'), json_extract(value, '$[3]'), json_extract(value, '$[4]'), "
-    "json_extract(value, '$[5]') FROM json_each(?3)"
-)
 
 
 # -- helpers that run inside a write transaction ----------------------------------------------
@@ -582,7 +562,7 @@ def _complete_many(tx: _Tx, outcomes: list[Outcome]) -> list[str]:
     """
     if not outcomes:
         return []
-    blob = _ROWS_ENCODER.encode(
+    blob = _ARRAY_ENCODER.encode(
         [(outcome.job_id, outcome.lease_token, _dumps(outcome.result)) for outcome in outcomes]
     )
     done = {row[0] for row in tx.fetchall(_COMPLETE_MANY, (tx.now, blob))}
@@ -615,6 +595,9 @@ def _complete_many(tx: _Tx, outcomes: list[Outcome]) -> list[str]:
     return completed
 
 
+# Encodes the array that _COMPLETE_MANY reads with json_each: ids, lease tokens and the
+# results already encoded as strings, so no NaN reaches SQLite's JSON parser.
+_ARRAY_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 # The claimed record's attempt count and start time are still the job's: both change only
 # with a new claim, and a new claim changes the lease token too.
 _COMPLETE_MANY = (
