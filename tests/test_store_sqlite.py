@@ -15,7 +15,15 @@ import anyio
 import pytest
 
 import k2w
-from k2w._store import SCHEMA_VERSION, NewEvent, NewJob, Outcome, OutcomeKind, SQLiteStore
+from k2w._store import (
+    SCHEMA_VERSION,
+    JobRecord,
+    NewEvent,
+    NewJob,
+    Outcome,
+    OutcomeKind,
+    SQLiteStore,
+)
 from k2w._store._transactions import _Tx
 from support.engine import GUARD_S, TrackingClock, open_app
 
@@ -130,6 +138,39 @@ async def test_counting_reads_only_indexes(db_path: Path, clock: TrackingClock) 
         details = [row[3] for row in plan]
         scans = [d for d in details if d.startswith("SCAN") and "INDEX" not in d]
         assert not scans, f"{name} scans the table: {details}"
+
+
+@pytest.mark.anyio
+async def test_list_jobs_by_several_states(db_path: Path, clock: TrackingClock) -> None:
+    async with open_store(db_path, clock) as store:
+        await store.add_jobs(
+            [NewJob(id=f"j{i}", queue="q", name="task", payload=i) for i in range(4)]
+        )
+        claimed = await store.claim("q", 2, lease_s=30)
+        await store.finish(
+            [
+                Outcome(
+                    claimed[0].id, claimed[0].lease_token, OutcomeKind.COMPLETE, record=claimed[0]
+                )
+            ]
+        )
+        await store.finish([Outcome(claimed[1].id, claimed[1].lease_token, OutcomeKind.FAIL)])
+
+        def listed(*states: k2w.JobState) -> list[str]:
+            return [job.id for job in found[states]]
+
+        found: dict[tuple[k2w.JobState, ...], list[JobRecord]] = {
+            states: await store.list_jobs(queue="q", states=states)
+            for states in (
+                (k2w.JobState.COMPLETED, k2w.JobState.FAILED),
+                (k2w.JobState.WAITING, k2w.JobState.COMPLETED),
+                (k2w.JobState.WAITING,),
+            )
+        }
+
+    assert listed(k2w.JobState.COMPLETED, k2w.JobState.FAILED) == ["j0", "j1"]
+    assert listed(k2w.JobState.WAITING, k2w.JobState.COMPLETED) == ["j0", "j2", "j3"]
+    assert listed(k2w.JobState.WAITING) == ["j2", "j3"]
 
 
 @pytest.mark.anyio
