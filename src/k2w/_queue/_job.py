@@ -45,7 +45,7 @@ class Job:
 
     @property
     def id(self) -> str:
-        """The job id (caller-given or generated)."""
+        """The job id: caller-given, or 32 generated hex digits that sort in creation order."""
         return self._record.id
 
     @property

@@ -614,9 +614,9 @@ def _new_job_ids(count: int) -> list[str]:
     """Return ``count`` new job ids: 32 hex digits, a microsecond tick and 72 random bits.
 
     The tick comes first and never repeats in a process, so ids made one after the
-    other sort in creation order, and a new id lands at the end of the unique index on
-    ``jobs.id`` instead of at a random page of it (a bulk add of random ids spends a
-    third of its insert time there). The random part keeps ids from two processes
+    other sort in creation order. A new id then lands at the end of the unique index on
+    ``jobs.id`` instead of at a random page of it, which took about a third of the
+    insert time of a bulk add in a trial. The random part keeps ids from two processes
     apart. One call makes the ids of a whole bulk add with one read of random bytes.
     """
     global _last_id_tick

@@ -165,7 +165,7 @@ class Worker:
 
         A runner has one cancel scope, not one per job, which would cost more than a
         no-op job itself. Cancelling a job, or its timeout, cancels the scope of the
-        runner that runs it; that runner then goes on in a new scope.
+        runner that runs it, and that runner then goes on in a new scope.
         """
         try:
             while True:
