@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import math
 import sqlite3
+import threading
 import warnings
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, closing
@@ -171,6 +172,28 @@ async def test_list_jobs_by_several_states(db_path: Path, clock: TrackingClock) 
     assert listed(k2w.JobState.COMPLETED, k2w.JobState.FAILED) == ["j0", "j1"]
     assert listed(k2w.JobState.WAITING, k2w.JobState.COMPLETED) == ["j0", "j2", "j3"]
     assert listed(k2w.JobState.WAITING) == ["j2", "j3"]
+
+
+def connection_threads() -> set[threading.Thread]:
+    return {
+        thread
+        for thread in threading.enumerate()
+        if "_connection_worker_thread" in thread.name and thread.is_alive()
+    }
+
+
+@pytest.mark.anyio
+async def test_failed_open_leaves_no_connection_thread(
+    tmp_path: Path, clock: TrackingClock
+) -> None:
+    before = connection_threads()
+
+    with pytest.raises(k2w.StoreError, match="it is a directory, so give a file path"):
+        await SQLiteStore(str(tmp_path), clock=clock).connect()
+    with pytest.raises(k2w.StoreError, match="does not exist, so create it first"):
+        await SQLiteStore(str(tmp_path / "missing" / "k2w.db"), clock=clock).connect()
+
+    assert connection_threads() - before == set()
 
 
 @pytest.mark.anyio

@@ -94,6 +94,16 @@ UNION ALL SELECT state, COUNT(*) FROM jobs
 """
 
 
+def _open_hint(path: str) -> str:
+    """Return what to do about a database path that SQLite could not open, if known."""
+    if os.path.isdir(path):
+        return f"; it is a directory, so give a file path such as {os.path.join(path, 'k2w.db')!r}"
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        return f"; the directory {parent!r} does not exist, so create it first"
+    return ""
+
+
 def _states_clause(states: Sequence[JobState]) -> str:
     """Return a WHERE term for jobs in ``states``, written so a partial index can serve it."""
     values = sorted({state.value for state in states})
@@ -144,7 +154,9 @@ class SQLiteStore:
             await self._close_connections()
             if isinstance(exc, StoreError):
                 raise
-            raise StoreError(f"cannot open the database {self.path!r}: {exc}") from exc
+            raise StoreError(
+                f"cannot open the database {self.path!r}: {exc}{_open_hint(self.path)}"
+            ) from exc
 
     async def start(self, task_group: TaskGroup) -> None:
         """Connect (unless :meth:`connect` was called) and start the writer task."""
@@ -180,13 +192,31 @@ class SQLiteStore:
         return self.path == ":memory:" or self.path.startswith("file::memory:")
 
     async def _connect(self) -> aiosqlite.Connection:
-        conn = await aiosqlite.connect(self.path, isolation_level=None)
-        conn.row_factory = sqlite3.Row
-        await conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
-        if not self._in_memory:
-            await conn.execute("PRAGMA journal_mode = WAL")
-        await conn.execute(f"PRAGMA synchronous = {self.synchronous}")
-        await conn.execute("PRAGMA foreign_keys = ON")
+        connection = aiosqlite.connect(self.path, isolation_level=None)
+        try:
+            conn = await connection
+        except BaseException:
+            # aiosqlite stops its thread after a failed connect without waiting for it.
+            # Waiting here keeps the thread from reporting to an event loop that the
+            # caller may close right after this error. (``_thread``: aiosqlite has no
+            # public handle on it.)
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(connection._thread.join)
+            raise
+        try:
+            conn.row_factory = sqlite3.Row
+            await conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+            if not self._in_memory:
+                await conn.execute("PRAGMA journal_mode = WAL")
+            await conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+            await conn.execute("PRAGMA foreign_keys = ON")
+        except BaseException:
+            # SQLite opens some paths it cannot use (a directory, say) and fails only at
+            # the first statement. Close the connection so its thread does not outlive
+            # the failed open.
+            with anyio.CancelScope(shield=True):
+                await conn.close()
+            raise
         return conn
 
     async def _migrate(self, conn: aiosqlite.Connection) -> None:
