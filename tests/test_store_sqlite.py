@@ -197,6 +197,19 @@ async def test_failed_open_leaves_no_connection_thread(
 
 
 @pytest.mark.anyio
+async def test_jobs_columns_match_record_order(db_path: Path, clock: TrackingClock) -> None:
+    """Rows are read by position, so the table must keep the order the reader expects."""
+    from k2w._store._rows import _JOB_COLUMNS
+
+    async with open_store(db_path, clock):
+        pass
+    with closing(sqlite3.connect(db_path)) as conn:
+        columns = tuple(row[1] for row in conn.execute("PRAGMA table_info(jobs)"))
+
+    assert columns[: len(_JOB_COLUMNS)] == _JOB_COLUMNS
+
+
+@pytest.mark.anyio
 async def test_schema_newer_version_rejected(db_path: Path, clock: TrackingClock) -> None:
     make_database(db_path, SCHEMA_VERSION + 1)
 

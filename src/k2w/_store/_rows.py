@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import sqlite3
@@ -151,73 +152,35 @@ _JOB_COLUMNS = (
 )
 
 
+# JobRecord's fields are the columns after ``pk``, in the same order, so a row builds a
+# record positionally.
+_JOB_FIELDS = _JOB_COLUMNS[1:]
+if tuple(field.name for field in dataclasses.fields(JobRecord)) != _JOB_FIELDS:
+    raise AssertionError("JobRecord's fields must match the columns of jobs after pk")
+
+
 def _job_from_row(row: sqlite3.Row | tuple[Any, ...]) -> JobRecord:
-    """Build a record from a row of ``SELECT *`` (or ``RETURNING *``) on ``jobs``."""
-    (
-        _pk,
-        job_id,
-        queue,
-        name,
-        state,
-        payload,
-        priority,
-        attempts_made,
-        max_attempts,
-        backoff,
-        stalls,
-        max_stalls,
-        run_at,
-        created_at,
-        started_at,
-        finished_at,
-        result,
-        error,
-        timeout,
-        parent_id,
-        on_child_failure,
-        pending_children,
-        dedup_key,
-        workflow_id,
-        user_id,
-        progress,
-        lease_owner,
-        lease_expires_at,
-        lease_token,
-        schedule_id,
-        *_later_columns,
-    ) = row
-    # Positional: claims build one record per job, and keywords cost more.
-    return JobRecord(
-        job_id,
-        queue,
-        name,
-        _STATES[state],
-        _loads(payload),
-        priority,
-        attempts_made,
-        max_attempts,
-        _backoff_from_text(backoff),
-        stalls,
-        max_stalls,
-        run_at,
-        created_at,
-        started_at,
-        finished_at,
-        None if result is None else json.loads(result),
-        error,
-        timeout,
-        parent_id,
-        _POLICIES[on_child_failure],
-        pending_children,
-        dedup_key,
-        workflow_id,
-        user_id,
-        progress,
-        lease_owner,
-        lease_expires_at,
-        lease_token,
-        schedule_id,
-    )
+    """Build a record from a row of ``SELECT *`` (or ``RETURNING *``) on ``jobs``.
+
+    Columns after the known ones (added by a later schema) are ignored.
+    """
+    # Positional: claims build one record per job, and keywords cost more. Then the
+    # columns stored as text are turned into their values.
+    record = JobRecord(*row[1 : len(_JOB_COLUMNS)])
+    record.state = _STATES[row[_STATE]]
+    record.payload = _loads(row[_PAYLOAD])
+    record.backoff = _backoff_from_text(row[_BACKOFF])
+    if row[_RESULT] is not None:
+        record.result = json.loads(row[_RESULT])
+    record.on_child_failure = _POLICIES[row[_POLICY]]
+    return record
+
+
+_STATE = _JOB_COLUMNS.index("state")
+_PAYLOAD = _JOB_COLUMNS.index("payload")
+_BACKOFF = _JOB_COLUMNS.index("backoff")
+_RESULT = _JOB_COLUMNS.index("result")
+_POLICY = _JOB_COLUMNS.index("on_child_failure")
 
 
 def _event_from_row(row: sqlite3.Row) -> EventRecord:
