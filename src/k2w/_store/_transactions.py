@@ -94,16 +94,16 @@ class _Tx:
 
     def emit_job(self, event_type: str, job: JobRecord, data: dict[str, Any]) -> None:
         """Emit an event about ``job``: its name, then ``data``."""
+        self.emit_job_data(event_type, job, {"name": job.name, **data})
+
+    def emit_job_data(self, event_type: str, job: JobRecord, data: dict[str, Any]) -> None:
+        """Emit an event about ``job`` whose ``data`` already has the job's name.
+
+        For the events of every job's life, which skip :meth:`emit_job`'s dict merge.
+        """
         self.events.append(
             EventRecord(
-                0,
-                self.now,
-                event_type,
-                {"name": job.name, **data},
-                job.workflow_id,
-                job.user_id,
-                job.id,
-                job.queue,
+                0, self.now, event_type, data, job.workflow_id, job.user_id, job.id, job.queue
             )
         )
 
@@ -223,23 +223,15 @@ def _claim(tx: _Tx, queue: str, limit: int, *, lease_s: float, owner: str) -> Cl
     # RETURNING gives no order.
     rows.sort(key=lambda row: (row[_PRIORITY_COLUMN], row[0]))
     records = [_job_from_row(row) for row in rows]
-    events = tx.events
     for record in records:
-        events.append(
-            EventRecord(
-                0,
-                tx.now,
-                "job:active",
-                {
-                    "name": record.name,
-                    "attempt": record.attempts_made,
-                    "maxAttempts": record.max_attempts,
-                },
-                record.workflow_id,
-                record.user_id,
-                record.id,
-                record.queue,
-            )
+        tx.emit_job_data(
+            "job:active",
+            record,
+            {
+                "name": record.name,
+                "attempt": record.attempts_made,
+                "maxAttempts": record.max_attempts,
+            },
         )
     return Claim(records, paused=False, next_due=_next_due(tx, queue))
 
@@ -366,18 +358,7 @@ def _new_rows(job: NewJob, now: float) -> tuple[tuple[Any, ...], JobRecord]:
 
 def _emit_added(tx: _Tx, record: JobRecord) -> None:
     event_type = "job:delayed" if record.state is JobState.DELAYED else "job:added"
-    tx.events.append(
-        EventRecord(
-            0,
-            tx.now,
-            event_type,
-            {"name": record.name, "runAt": record.run_at},
-            record.workflow_id,
-            record.user_id,
-            record.id,
-            record.queue,
-        )
-    )
+    tx.emit_job_data(event_type, record, {"name": record.name, "runAt": record.run_at})
 
 
 def _insert_jobs(tx: _Tx, jobs: Sequence[NewJob]) -> list[JobRecord]:
@@ -575,21 +556,14 @@ def _complete_many(tx: _Tx, outcomes: list[Outcome]) -> list[str]:
         record = outcome.record
         assert record is not None
         started_at = record.started_at
-        tx.events.append(
-            EventRecord(
-                0,
-                tx.now,
-                "job:completed",
-                {
-                    "name": record.name,
-                    "attempt": record.attempts_made,
-                    "durationS": None if started_at is None else tx.now - started_at,
-                },
-                record.workflow_id,
-                record.user_id,
-                record.id,
-                record.queue,
-            )
+        tx.emit_job_data(
+            "job:completed",
+            record,
+            {
+                "name": record.name,
+                "attempt": record.attempts_made,
+                "durationS": None if started_at is None else tx.now - started_at,
+            },
         )
         completed.append(outcome.job_id)
     return completed
