@@ -6,6 +6,7 @@ A queue with at least one handler is served by a worker in this process.
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 import time
@@ -42,24 +43,6 @@ MAX_PRIORITY = 1_000_000
 DEFAULT_PRIORITY = 100
 # Read-only: the store only serialises it.
 _DEFAULT_BACKOFF = Backoff().to_dict()
-# The keys an add_bulk dict may have: add()'s arguments.
-_ADD_OPTIONS = frozenset(
-    {
-        "name",
-        "payload",
-        "job_id",
-        "priority",
-        "delay",
-        "run_at",
-        "attempts",
-        "backoff",
-        "timeout",
-        "max_stalls",
-        "dedup_key",
-        "workflow_id",
-        "user_id",
-    }
-)
 _NAME_PAYLOAD = frozenset({"name", "payload"})
 
 
@@ -563,6 +546,10 @@ def _schedule(record: ScheduleRecord) -> Schedule:
         next_run_at=record.next_run_at,
         options=record.options,
     )
+
+
+# The keys an add_bulk dict may have: add()'s arguments.
+_ADD_OPTIONS = frozenset(inspect.signature(Queue.add).parameters) - {"self"}
 
 
 def _check_job_options(
