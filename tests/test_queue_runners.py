@@ -232,7 +232,7 @@ async def test_generated_ids_sort_in_creation_order(app: k2w.K2W) -> None:
     assert all(len(job_id) == 32 and int(job_id, 16) >= 0 for job_id in ids)
 
 
-async def test_bulk_add_of_name_and_payload_uses_add_defaults(app: k2w.K2W) -> None:
+async def test_bulk_add_plain_uses_add_defaults(app: k2w.K2W) -> None:
     queue = app.queue("idle")
 
     [bulk] = await queue.add_bulk([{"name": "task", "payload": {"n": 1}}])

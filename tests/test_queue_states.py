@@ -150,7 +150,7 @@ async def test_list_jobs_rejects_unknown_state(app: k2w.K2W) -> None:
         await app.queue("idle").list_jobs("done")
 
 
-async def test_list_jobs_of_a_retried_job_follows_its_state(app: k2w.K2W) -> None:
+async def test_retried_job_listed_as_waiting(app: k2w.K2W) -> None:
     queue = app.queue("q")
     calls = 0
 
