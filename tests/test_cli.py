@@ -87,6 +87,35 @@ def test_missing_keyword_file(tmp_path: Path) -> None:
         main(["--db", str(tmp_path / "k2w.db"), "run", "--file", str(tmp_path / "none.txt")])
 
 
+def test_missing_keyword_file_in_vietnamese(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="không có tệp từ khóa"):
+        main(
+            [
+                *("--db", str(tmp_path / "k2w.db"), "run", "--lang", "vi"),
+                *("--file", str(tmp_path / "none.txt")),
+            ]
+        )
+
+
+def test_library_error_lead_follows_language(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A directory is not a database file.
+    english = main(["--db", str(tmp_path), "run", "cà phê"])
+    english_output = capsys.readouterr().out
+    vietnamese = main(["--db", str(tmp_path), "run", "--lang", "vi", "cà phê"])
+    vietnamese_output = capsys.readouterr().out
+    monkeypatch.setenv("K2W_LOCALE", "vi")
+    from_env = main(["--db", str(tmp_path), "status"])
+    from_env_output = capsys.readouterr().out
+
+    assert (english, vietnamese, from_env) == (2, 2, 2)
+    assert english_output.startswith("error: cannot open the database")
+    assert vietnamese_output.startswith("lỗi cơ sở dữ liệu: cannot open the database")
+    assert from_env_output.startswith("lỗi cơ sở dữ liệu: ")
+    assert "it is a directory" in vietnamese_output
+
+
 class _StuckWriter:
     """Starts writing and never finishes, until the app shuts down."""
 

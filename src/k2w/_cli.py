@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,7 +24,14 @@ from rich.table import Table
 
 from ._app import K2W
 from ._config import K2WConfig
-from ._errors import K2WError
+from ._errors import (
+    ConfigurationError,
+    InvalidInputError,
+    K2WError,
+    NotFoundError,
+    ProviderError,
+    StoreError,
+)
 from ._events import Event, localize
 from ._pipeline._run import Run
 
@@ -40,15 +48,39 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     # soft_wrap keeps paths and run ids on one line when the output is not a terminal.
     console = Console(stderr=False, highlight=False, soft_wrap=True)
+    locale = _locale(args)
     try:
         code: int = anyio.run(_dispatch, args, console, backend="asyncio")
     except K2WError as exc:
-        console.print(f"[red]error:[/red] {escape(str(exc))}")
+        lead = localize(_error_key(exc), locale)
+        console.print(f"[red]{escape(lead)}:[/red] {escape(str(exc))}")
         return 2
     except KeyboardInterrupt:
-        console.print("interrupted; run `k2w run` again to resume where it stopped")
+        console.print(localize("cli.interrupted", locale))
         return 130
     return code
+
+
+def _locale(args: argparse.Namespace) -> str:
+    """Return the message language: ``--lang``, else ``K2W_LOCALE``, else English."""
+    chosen = getattr(args, "lang", None) or os.environ.get("K2W_LOCALE")
+    return "vi" if chosen == "vi" else "en"
+
+
+_ERROR_KEYS: tuple[tuple[type[K2WError], str], ...] = (
+    (StoreError, "cli.error.store"),
+    (ConfigurationError, "cli.error.config"),
+    (InvalidInputError, "cli.error.input"),
+    (NotFoundError, "cli.error.not_found"),
+    (ProviderError, "cli.error.provider"),
+)
+
+
+def _error_key(exc: K2WError) -> str:
+    for kind, key in _ERROR_KEYS:
+        if isinstance(exc, kind):
+            return key
+    return "cli.error"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -68,7 +100,7 @@ def _parser() -> argparse.ArgumentParser:
         "--lang",
         choices=("en", "vi"),
         default=None,
-        help="language of progress messages (default en, or K2W_LOCALE)",
+        help="language of progress and error messages (default en, or K2W_LOCALE)",
     )
     run.add_argument(
         "--languages",
@@ -108,21 +140,23 @@ async def _dispatch(args: argparse.Namespace, console: Console) -> int:
 # -- k2w run ------------------------------------------------------------------------------
 
 
-def _read_keywords(args: argparse.Namespace) -> list[str]:
+def _read_keywords(args: argparse.Namespace, locale: str) -> list[str]:
     keywords = list(args.keywords)
     if args.file is not None:
         try:
             text = args.file.read_text(encoding="utf-8")
         except FileNotFoundError:
-            raise SystemExit(f"error: keyword file {args.file} does not exist") from None
+            raise SystemExit(localize("cli.keyword_file_missing", locale, path=args.file)) from None
         except UnicodeDecodeError as exc:
-            raise SystemExit(f"error: keyword file {args.file} is not UTF-8 text ({exc})") from None
+            raise SystemExit(
+                localize("cli.keyword_file_not_utf8", locale, path=args.file, reason=exc)
+            ) from None
         keywords.extend(line for line in text.splitlines() if line.strip())
     return keywords
 
 
 async def _run(args: argparse.Namespace, console: Console) -> int:
-    keywords = _read_keywords(args)
+    keywords = _read_keywords(args, _locale(args))
     overrides: dict[str, Any] = {}
     if args.out is not None:
         overrides["out_dir"] = args.out

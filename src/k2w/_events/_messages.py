@@ -108,6 +108,26 @@ MESSAGES: Mapping[str, Mapping[Locale, str]] = {
         "en": "estimating time left…",
         "vi": "đang ước tính thời gian…",
     },
+    # The CLI prints a library error as "<lead>: <detail>". The detail is the error's own
+    # text, which k2w writes in English; the lead names the kind of error.
+    "cli.error": {"en": "error", "vi": "lỗi"},
+    "cli.error.store": {"en": "error", "vi": "lỗi cơ sở dữ liệu"},
+    "cli.error.input": {"en": "error", "vi": "lỗi dữ liệu vào"},
+    "cli.error.config": {"en": "error", "vi": "lỗi cấu hình"},
+    "cli.error.not_found": {"en": "error", "vi": "không tìm thấy"},
+    "cli.error.provider": {"en": "error", "vi": "lỗi từ dịch vụ bên ngoài"},
+    "cli.keyword_file_missing": {
+        "en": "error: keyword file {path} does not exist",
+        "vi": "lỗi: không có tệp từ khóa {path}",
+    },
+    "cli.keyword_file_not_utf8": {
+        "en": "error: keyword file {path} is not UTF-8 text ({reason})",
+        "vi": "lỗi: tệp từ khóa {path} không phải văn bản UTF-8 ({reason})",
+    },
+    "cli.interrupted": {
+        "en": "interrupted; run `k2w run` again to resume where it stopped",
+        "vi": "đã dừng giữa chừng; chạy lại `k2w run` để tiếp tục từ chỗ đã dừng",
+    },
 }
 
 STAGE_NAMES: Mapping[str, Mapping[Locale, str]] = {
