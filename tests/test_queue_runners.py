@@ -75,7 +75,7 @@ async def test_many_quick_handlers_all_complete_in_order(app: k2w.K2W) -> None:
     assert seen == list(range(300))
 
 
-async def test_cancel_reaches_only_the_job_it_names(app: k2w.K2W) -> None:
+async def test_cancel_reaches_only_named_job(app: k2w.K2W) -> None:
     queue = app.queue("q", k2w.QueueSettings(concurrency=1))
     gate = Gate(result="second done")
     queue.set_handler("task", gate)
@@ -96,9 +96,7 @@ async def test_cancel_reaches_only_the_job_it_names(app: k2w.K2W) -> None:
     assert (await queue.get_job(first.id)).state is JobState.CANCELLED
 
 
-async def test_handler_that_swallows_cancel_spares_the_next_job(
-    app: k2w.K2W, clock: TrackingClock
-) -> None:
+async def test_swallowed_cancel_spares_next_job(app: k2w.K2W, clock: TrackingClock) -> None:
     queue = app.queue("q", k2w.QueueSettings(concurrency=1))
     started = anyio.Event()
     later_runs: list[str] = []
@@ -131,7 +129,7 @@ async def test_handler_that_swallows_cancel_spares_the_next_job(
     assert later_runs == [second.id]
 
 
-async def test_timeout_of_one_job_spares_the_next(app: k2w.K2W, clock: TrackingClock) -> None:
+async def test_timeout_spares_next_job(app: k2w.K2W, clock: TrackingClock) -> None:
     queue = app.queue("q", k2w.QueueSettings(concurrency=1))
     gate = Gate(result="second done")
     queue.set_handler("task", gate)
@@ -224,9 +222,9 @@ async def test_generated_ids_sort_in_creation_order(app: k2w.K2W) -> None:
     queue = app.queue("idle")
 
     added = await queue.add_bulk([{"name": "task", "payload": i} for i in range(2_000)])
-    one = await queue.add("task")
+    single = await queue.add("task")
 
-    ids = [job.id for job in added] + [one.id]
+    ids = [job.id for job in added] + [single.id]
     assert ids == sorted(ids)
     assert len(set(ids)) == len(ids)
     assert all(len(job_id) == 32 and int(job_id, 16) >= 0 for job_id in ids)

@@ -80,8 +80,8 @@ Synchronous = Literal["NORMAL", "FULL"]
 _MAX_BATCH = 512
 
 # One count per state, each over its own partial index, so counting a queue's jobs reads
-# only index entries. (The state names are literals: SQLite uses a partial index only
-# when the query's WHERE names the index's own condition.)
+# only index entries. The state names are literals because SQLite uses a partial index
+# only when the query's WHERE names the index's own condition.
 _COUNTS_SQL = """
 SELECT 'waiting', COUNT(*) FROM jobs WHERE queue = ?1 AND state = 'waiting'
 UNION ALL SELECT 'delayed', COUNT(*) FROM jobs WHERE queue = ?1 AND state = 'delayed'
